@@ -1,0 +1,1 @@
+//! TODO: ds4-ir (placeholder so the workspace builds while it is written).

@@ -1,0 +1,1 @@
+//! TODO: chat (placeholder so the crate builds while it is written).

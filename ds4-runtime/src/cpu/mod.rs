@@ -1,0 +1,1 @@
+//! TODO: cpu (placeholder so the crate builds while it is written).

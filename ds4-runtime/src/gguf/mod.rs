@@ -1,0 +1,1 @@
+//! TODO: gguf (placeholder so the crate builds while it is written).

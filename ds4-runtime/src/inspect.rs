@@ -1,0 +1,1 @@
+//! TODO: inspect (placeholder so the crate builds while it is written).

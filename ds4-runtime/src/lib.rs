@@ -1,0 +1,18 @@
+//! ds4-runtime: everything that happens after `cargo build` has compiled the graph.
+//!
+//! Data flows through the modules in this order: [`gguf`] maps a model file and
+//! exposes its metadata and tensors zero-copy; [`quant`] knows the block formats
+//! those tensors are stored in and their dot products; [`tokenizer`] and [`chat`]
+//! turn a prompt into token ids; [`plan`] describes the generated launch sequences
+//! and [`cpu`] holds the model kernels they call; [`sampler`] picks the next token.
+//! [`synth`] writes the synthetic DS4-layout models the tests run on.
+
+pub mod chat;
+pub mod cpu;
+pub mod gguf;
+pub mod inspect;
+pub mod plan;
+pub mod quant;
+pub mod sampler;
+pub mod synth;
+pub mod tokenizer;

@@ -1,0 +1,1 @@
+//! TODO: plan (placeholder so the crate builds while it is written).

@@ -1,0 +1,1 @@
+//! TODO: quant (placeholder so the crate builds while it is written).

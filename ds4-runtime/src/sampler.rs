@@ -1,0 +1,1 @@
+//! TODO: sampler (placeholder so the crate builds while it is written).

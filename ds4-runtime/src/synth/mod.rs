@@ -1,0 +1,1 @@
+//! TODO: synth (placeholder so the crate builds while it is written).

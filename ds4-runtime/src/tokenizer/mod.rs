@@ -1,0 +1,1 @@
+//! TODO: tokenizer (placeholder so the crate builds while it is written).
