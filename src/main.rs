@@ -1,3 +1,50 @@
-fn main() -> anyhow::Result<()> {
-    Ok(())
+//! `ds4-runtime`: see `ds4_rs::cli` for the commands.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ds4_rs::cli::{normalise_args, Cli, Command};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DS4_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = match Cli::try_parse_from(normalise_args(std::env::args_os())) {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and version go to stdout with exit 0; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match &cli.command {
+        None => ds4_rs::run::run(&cli.run),
+        Some(Command::Plan(a)) => ds4_rs::plan_cmd::run(a),
+        Some(Command::Synth(a)) => ds4_rs::tools::synth(a),
+        Some(Command::Inspect(a)) => ds4_rs::tools::inspect(a),
+        Some(Command::Tokenize(a)) => ds4_rs::tools::tokenize(a),
+        Some(Command::DiffStages(a)) => ds4_rs::tools::diff_stages(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ds4-runtime: {}", one_line(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in e.chain() {
+        let s = c.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
 }

@@ -1,0 +1,78 @@
+//! Interactive chat: multi-turn, reusing the session state.
+//!
+//! The first turn feeds the whole rendered prompt; every later turn feeds only
+//! what is new: the last sampled token of the previous answer (sampled but not
+//! yet evaluated), the EOS that closes that answer (FORMAT.md §6.3), then
+//! `<｜User｜>` text `<｜Assistant｜>` and the think tag. The history is never re-run.
+
+use std::io::{BufRead, Write};
+
+use anyhow::Result;
+use ds4_runtime::chat::{self, ChatOptions, ThinkMode};
+use ds4_runtime::sampler::Sampler;
+use ds4_runtime::session::Session;
+use ds4_runtime::tokenizer::Tokenizer;
+
+use crate::run::{generate, Dumps};
+
+/// Reads turns from stdin until EOF or `/exit`.
+pub fn chat(
+    session: &mut Session<'_>,
+    tok: &Tokenizer,
+    sampler: &mut Sampler,
+    opts: &ChatOptions,
+    n: usize,
+) -> Result<()> {
+    eprintln!("ds4-runtime: interactive chat; type a message, /reset to start over, /exit or Ctrl-D to quit");
+    let stdin = std::io::stdin();
+    let mut pending: Vec<u32> = Vec::new();
+    let mut first = true;
+    loop {
+        eprint!("> ");
+        std::io::stderr().flush().ok();
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let text = line.trim_end_matches(['\n', '\r']);
+        match text {
+            "" => continue,
+            "/exit" => return Ok(()),
+            "/reset" => {
+                session.reset();
+                pending.clear();
+                first = true;
+                continue;
+            }
+            _ => {}
+        }
+
+        let mut ids = std::mem::take(&mut pending);
+        if first {
+            ids.extend(chat::render_prompt(tok, opts, text));
+            first = false;
+        } else {
+            ids.push(tok.eos());
+            ids.push(tok.user());
+            ids.extend(tok.encode(text));
+            ids.push(tok.assistant());
+            ids.push(match opts.think {
+                ThinkMode::Think => tok.think(),
+                ThinkMode::NoThink => tok.think_end(),
+            });
+        }
+        if session.pos() + ids.len() + 1 > session.ctx() {
+            eprintln!("ds4-runtime: the context is full ({} tokens); /reset to start over or raise -c", session.ctx());
+            continue;
+        }
+        let room = session.ctx() - session.pos() - ids.len();
+        let mut dumps = Dumps::none();
+        let before = session.pos() + ids.len();
+        let out = generate(session, tok, sampler, &ids, None, n.min(room), &mut dumps)?;
+        // A last sampled token that was printed but not fed opens the next turn.
+        let fed = session.pos() - before;
+        if fed < out.len() {
+            pending.extend_from_slice(&out[fed..]);
+        }
+    }
+}

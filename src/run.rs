@@ -1,0 +1,285 @@
+//! The default command: load a model, render the prompt, prefill, then decode
+//! token by token, streaming text, until EOS, `-n` or the context is full.
+//!
+//! Diagnostics ride along the same loop: `--force-ids` replaces sampling by a
+//! given continuation (teacher forcing), `--dump-logits` writes every step's
+//! logits, `--dump-logprobs` the top alternatives, `--dump-stages` the stage taps.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use ds4_runtime::chat::{self, ChatOptions, ThinkMode};
+use ds4_runtime::model::Model;
+use ds4_runtime::plan::PlanSet;
+use ds4_runtime::sampler::{Sampler, SamplerConfig};
+use ds4_runtime::session::Session;
+use ds4_runtime::tokenizer::{StreamDecoder, Tokenizer};
+
+use crate::cli::RunArgs;
+use crate::plans::{PLAN_SETS, PROFILES};
+
+/// Where the synthetic tiny model is cached when no model is given.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("DS4_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("ds4-rs");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".cache").join("ds4-rs"),
+        None => std::env::temp_dir().join("ds4-rs"),
+    }
+}
+
+/// `-m FILE`, else `./ds4flash.gguf`, else the synthetic tiny model (generated once).
+pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
+    if let Some(m) = model {
+        if !m.exists() {
+            bail!("model file {} does not exist; pass a DS4 GGUF with -m FILE", m.display());
+        }
+        return Ok(m.to_owned());
+    }
+    let local = PathBuf::from("ds4flash.gguf");
+    if local.exists() {
+        return Ok(local);
+    }
+    let dir = cache_dir();
+    let path = dir.join("tiny.gguf");
+    if !path.exists() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create cache folder {}", dir.display()))?;
+        eprintln!("ds4-runtime: generating the synthetic tiny model into {} (once)", path.display());
+        let tmp = dir.join(format!("tiny.gguf.{}.tmp", std::process::id()));
+        let opts = ds4_runtime::synth::SynthOptions::new(ds4_runtime::synth::SynthProfile::Tiny);
+        ds4_runtime::synth::write(&opts, &tmp).context("cannot write the synthetic model")?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot move the model to {}", path.display()))?;
+    }
+    eprintln!(
+        "ds4-runtime: no -m and no ./ds4flash.gguf: using the synthetic tiny model {} (random weights, the text is meaningless)",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// The plan set of `profile` for `devices`, fused or not.
+pub fn plan_set(profile: &str, devices: u8, fused: bool) -> Result<&'static PlanSet> {
+    PLAN_SETS
+        .iter()
+        .find(|p| p.profile.name == profile && p.devices == devices && p.fused == fused)
+        .with_context(|| {
+            format!("no {} plan for profile {profile} on {devices} device(s) was compiled", if fused { "fused" } else { "unfused" })
+        })
+}
+
+/// Parses "1,2,3" or "[1, 2, 3]".
+pub fn parse_ids(s: &str, vocab: usize, what: &str) -> Result<Vec<u32>> {
+    let t = s.trim().trim_start_matches('[').trim_end_matches(']');
+    let mut out = Vec::new();
+    for part in t.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
+        let id: u32 = part.parse().with_context(|| format!("{what}: '{part}' is not a token id"))?;
+        if id as usize >= vocab {
+            bail!("{what}: token id {id} is outside the vocabulary (0..{vocab})");
+        }
+        out.push(id);
+    }
+    if out.is_empty() {
+        bail!("{what} is empty; give ids like 0,3476,477");
+    }
+    Ok(out)
+}
+
+/// Runs generation (or the interactive chat when no prompt is given).
+pub fn run(args: &RunArgs) -> Result<()> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global().ok();
+    }
+    match args.backend.as_str() {
+        "cpu" => {}
+        other => bail!(
+            "backend '{other}' is not available in this build yet; use --backend cpu"
+        ),
+    }
+
+    // Read the prompt before the model so that bad input fails fast.
+    let prompt_text = match (&args.prompt, &args.prompt_file) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(f)) => {
+            let bytes = std::fs::read(f).with_context(|| format!("cannot read prompt file {}", f.display()))?;
+            Some(String::from_utf8(bytes).map_err(|e| {
+                anyhow::anyhow!(
+                    "prompt file {} is not valid UTF-8 (byte {}); convert it to UTF-8",
+                    f.display(),
+                    e.utf8_error().valid_up_to()
+                )
+            })?)
+        }
+        (None, None) => None,
+    };
+
+    let path = resolve_model(args.model.as_deref())?;
+    let t_load = Instant::now();
+    let model = Model::open(&path, PROFILES)?;
+    let plans = plan_set(model.profile.name, args.devices, !args.unfused)?;
+    let tok = Tokenizer::from_gguf(&model.file).context("cannot build the tokenizer from the model")?;
+    let vocab = model.profile.vocab;
+    let ctx = args.ctx as usize;
+    tracing::info!(profile = model.profile.name, devices = args.devices, "model loaded in {:?}", t_load.elapsed());
+
+    let system = args.system.clone().unwrap_or_else(|| chat::DEFAULT_SYSTEM.to_owned());
+    let chat_opts = ChatOptions {
+        system: if system.is_empty() { None } else { Some(system) },
+        think: if args.nothink { ThinkMode::NoThink } else { ThinkMode::Think },
+    };
+    let prompt_ids = match (&args.prompt_ids, &prompt_text) {
+        (Some(ids), _) => Some(parse_ids(ids, vocab, "--prompt-ids")?),
+        (None, Some(text)) => Some(chat::render_prompt(&tok, &chat_opts, text)),
+        (None, None) => None,
+    };
+    let forced = match &args.force_ids {
+        Some(s) => Some(parse_ids(s, vocab, "--force-ids")?),
+        None => None,
+    };
+
+    let mut session = Session::new(&model, plans, ctx, args.chunk.map(|c| c as usize))?;
+    if let Some(dir) = &args.dump_stages {
+        session
+            .dump_stages(dir.clone())
+            .with_context(|| format!("cannot create stage folder {}", dir.display()))?;
+    }
+    let mut sampler = Sampler::new(SamplerConfig {
+        temperature: args.temp,
+        top_k: args.top_k as usize,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        seed: args.seed,
+    });
+
+    match prompt_ids {
+        Some(ids) => {
+            // Refuse before any work when the prompt cannot fit.
+            if ids.len() + 1 > ctx {
+                bail!(
+                    "the prompt has {} tokens but the context holds {ctx}; shorten it or raise -c/--ctx",
+                    ids.len()
+                );
+            }
+            let mut dumps = Dumps::open(args)?;
+            generate(&mut session, &tok, &mut sampler, &ids, forced.as_deref(), args.tokens as usize, &mut dumps)?;
+            dumps.finish(ids.len())?;
+            Ok(())
+        }
+        None => crate::repl::chat(&mut session, &tok, &mut sampler, &chat_opts, args.tokens as usize),
+    }
+}
+
+/// Optional per-step outputs.
+pub struct Dumps {
+    logits: Option<std::io::BufWriter<std::fs::File>>,
+    logprobs: Option<(PathBuf, usize, Vec<serde_json::Value>)>,
+}
+
+impl Dumps {
+    /// No dumps.
+    pub fn none() -> Dumps {
+        Dumps { logits: None, logprobs: None }
+    }
+
+    fn open(args: &RunArgs) -> Result<Dumps> {
+        let logits = match &args.dump_logits {
+            Some(p) => Some(std::io::BufWriter::new(
+                std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+            )),
+            None => None,
+        };
+        let logprobs = args.dump_logprobs.clone().map(|p| (p, args.logprobs_top_k as usize, Vec::new()));
+        Ok(Dumps { logits, logprobs })
+    }
+
+    fn step(&mut self, step: usize, logits: &[f32], selected: u32) -> Result<()> {
+        if let Some(w) = self.logits.as_mut() {
+            let bytes: Vec<u8> = logits.iter().flat_map(|v| v.to_le_bytes()).collect();
+            w.write_all(&bytes).context("cannot write --dump-logits")?;
+        }
+        if let Some((_, k, steps)) = self.logprobs.as_mut() {
+            let top = ds4_runtime::sampler::top_logprobs(logits, *k);
+            let alts: Vec<_> = top
+                .iter()
+                .map(|(id, logit, lp)| serde_json::json!({"id": id, "logit": logit, "logprob": lp}))
+                .collect();
+            steps.push(serde_json::json!({"step": step, "selected": selected, "top_logprobs": alts}));
+        }
+        Ok(())
+    }
+
+    fn finish(self, prompt_tokens: usize) -> Result<()> {
+        if let Some(mut w) = self.logits {
+            w.flush().context("cannot write --dump-logits")?;
+        }
+        if let Some((p, k, steps)) = self.logprobs {
+            let doc = serde_json::json!({"source": "ds4-rs", "prompt_tokens": prompt_tokens, "top_k": k, "steps": steps});
+            std::fs::write(&p, serde_json::to_string_pretty(&doc)?)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Prefill `ids`, then generate up to `n` tokens (or feed `forced`), streaming text.
+pub fn generate(
+    session: &mut Session<'_>,
+    tok: &Tokenizer,
+    sampler: &mut Sampler,
+    ids: &[u32],
+    forced: Option<&[u32]>,
+    n: usize,
+    dumps: &mut Dumps,
+) -> Result<Vec<u32>> {
+    let t0 = Instant::now();
+    session.prefill(ids)?;
+    let prefill_s = t0.elapsed().as_secs_f64();
+
+    let mut out = Vec::new();
+    let mut stream = StreamDecoder::new(tok);
+    let stdout = std::io::stdout();
+    let t1 = Instant::now();
+    let steps = forced.map(|f| f.len()).unwrap_or(n);
+    for step in 0..steps {
+        let next = match forced {
+            Some(f) => f[step],
+            None => sampler.sample(session.logits()),
+        };
+        dumps.step(step, session.logits(), next)?;
+        if forced.is_none() && next == tok.eos() {
+            break;
+        }
+        out.push(next);
+        let text = stream.push(next);
+        if !text.is_empty() {
+            let mut lock = stdout.lock();
+            lock.write_all(text.as_bytes()).ok();
+            lock.flush().ok();
+        }
+        let last_sampled = forced.is_none() && step + 1 == steps;
+        if last_sampled || session.pos() + 1 > session.ctx() {
+            break;
+        }
+        session.decode(next)?;
+    }
+    let tail = stream.finish();
+    let mut lock = stdout.lock();
+    lock.write_all(tail.as_bytes()).ok();
+    lock.write_all(b"\n").ok();
+    lock.flush().ok();
+    let decode_s = t1.elapsed().as_secs_f64();
+    let decoded = out.len().saturating_sub(if forced.is_some() { 0 } else { 1 });
+    eprintln!(
+        "prompt tokens: {}, prefill: {:.2} tokens/s, generated tokens: {}, decode: {:.2} tokens/s",
+        ids.len(),
+        ids.len() as f64 / prefill_s.max(1e-9),
+        out.len(),
+        decoded as f64 / decode_s.max(1e-9),
+    );
+    Ok(out)
+}
