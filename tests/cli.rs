@@ -1,0 +1,94 @@
+//! The binary as a user meets it: the main job, and bad input that must end in
+//! one clear line and a non-zero exit, never a panic.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn ds4(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ds4-runtime"))
+        .args(args)
+        .env("DS4_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache"))
+        .output()
+        .expect("run ds4-runtime")
+}
+
+/// Asserts a failure with one line on stderr mentioning `needle`.
+fn fails_with(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "expected one line, got: {err}");
+    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "expected '{needle}' in: {err}");
+}
+
+fn tiny() -> String {
+    common::tiny_path().display().to_string()
+}
+
+#[test]
+fn hello_prints_text_and_the_summary_line() {
+    let out = ds4(&["-m", &tiny(), "-p", "Hello", "-n", "8", "--temp", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty(), "no text generated");
+    assert!(err.contains("prompt tokens: 10") && err.contains("decode:"), "summary line missing: {err}");
+}
+
+#[test]
+fn teacher_forced_c1_matches_the_reference_first_step() {
+    let c = common::cases().into_iter().find(|c| c.name.starts_with("c1")).unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let logits = dir.join("c1_logits.f32");
+    let ids = |v: &[u32]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    let out = ds4(&[
+        "-m", &tiny(), "--prompt-ids", &ids(&c.prompt_ids), "--force-ids", &ids(&c.generated_ids),
+        "--dump-logits", logits.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&logits).unwrap();
+    assert_eq!(bytes.len(), c.generated_ids.len() * c.vocab * 4, "one logits row per forced step");
+    let got: Vec<f32> = bytes[..c.vocab * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let want = c.full_row(0);
+    let max = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(max <= 0.02, "step 0 max |diff| {max}");
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_is_refused() {
+    fails_with(&ds4(&["-m", &tiny(), "-p", "Hello there, how are you?", "-c", "8"]), "context");
+}
+
+#[test]
+fn bad_flag_values_are_refused() {
+    fails_with(&ds4(&["-m", &tiny(), "-p", "Hi", "--temp", "abc"]), "temp");
+    fails_with(&ds4(&["-m", &tiny(), "-p", "Hi", "--top-p", "2"]), "top-p");
+    fails_with(&ds4(&["-m", &tiny(), "-p", "Hi", "-c", "0"]), "ctx");
+    fails_with(&ds4(&["-m", &tiny(), "-p", "Hi", "--devices", "3"]), "devices");
+}
+
+#[test]
+fn a_missing_model_file_is_named() {
+    fails_with(&ds4(&["-m", "/nonexistent/model.gguf", "-p", "Hi"]), "/nonexistent/model.gguf");
+}
+
+#[test]
+fn a_gguf_of_another_architecture_is_refused() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("llama.gguf");
+    let mut w = ds4_runtime::gguf::writer::GgufWriter::new();
+    w.add_string("general.architecture", "llama");
+    w.write_to(&path).unwrap();
+    fails_with(&ds4(&["-m", path.to_str().unwrap(), "-p", "Hi"]), "architecture");
+}
+
+#[test]
+fn invalid_utf8_in_a_prompt_file_is_refused() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bad_prompt.txt");
+    std::fs::write(&path, b"caf\xe9 au lait").unwrap();
+    fails_with(&ds4(&["-m", &tiny(), "--prompt-file", path.to_str().unwrap()]), "UTF-8");
+}
+
+#[test]
+fn force_ids_out_of_vocabulary_are_refused() {
+    fails_with(&ds4(&["-m", &tiny(), "-p", "Hi", "--force-ids", "5,999999"]), "999999");
+}
