@@ -75,9 +75,10 @@ fn a_missing_model_file_is_named() {
 #[test]
 fn a_gguf_of_another_architecture_is_refused() {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("llama.gguf");
-    let mut w = ds4_runtime::gguf::writer::GgufWriter::new();
-    w.add_string("general.architecture", "llama");
-    w.write_to(&path).unwrap();
+    let mut f = std::fs::File::create(&path).unwrap();
+    ds4_runtime::gguf::write::header(&mut f, 0, 1).unwrap();
+    ds4_runtime::gguf::write::kv_str(&mut f, "general.architecture", "llama").unwrap();
+    drop(f);
     fails_with(&ds4(&["-m", path.to_str().unwrap(), "-p", "Hi"]), "architecture");
 }
 
