@@ -13,14 +13,20 @@
 //!   thread, with a fixed summation order that does not depend on the thread count.
 //! * Sizes are checked with `debug_assert!`; the executor guarantees them in release.
 
+pub mod attention;
+pub mod compressor;
 pub mod hc;
+pub mod indexer;
 pub mod matvec;
 pub mod moe;
 pub mod norm;
 pub mod rope;
 pub mod router;
 
+pub use attention::{attention, kv_push_raw};
+pub use compressor::{compressor_update, CompressorState, RowPost};
 pub use hc::{embed_f16, hc_expand, hc_head_weights, hc_post, hc_split, hc_weighted_sum};
+pub use indexer::{indexer_qat, indexer_topk};
 pub use matvec::{
     matmul_f16, matmul_q8_0, matmul_q8_0_grouped, quantize_q8_0_rows, quantize_q8_k_rows,
 };
