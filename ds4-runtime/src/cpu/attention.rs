@@ -29,6 +29,13 @@ pub fn kv_push_raw(raw: &mut [f32], cap: usize, head_dim: usize, pos: usize, kv:
     }
 }
 
+/// FP8 E4M3 simulation of a KV row's first `n_quant` dims (§3.8, §6 A6); the RoPE tail
+/// is left as it is.
+pub fn fp8_kv(x: &mut [f32], n_quant: usize) {
+    debug_assert!(n_quant <= x.len());
+    crate::quant::fp8::kv_quantize_row(&mut x[..n_quant]);
+}
+
 /// Number of compressed rows visible to a query at `pos` (`⌊(pos+1)/ratio⌋`).
 #[inline]
 pub fn visible_comp_rows(ratio: usize, pos: usize) -> usize {
@@ -57,7 +64,7 @@ pub fn attention(
 ) {
     debug_assert!(q.len() == heads * head_dim && out.len() == heads * head_dim);
     debug_assert!(sinks.len() >= heads && raw.len() >= raw_cap * head_dim);
-    debug_assert!(window >= 1 && window <= raw_cap);
+    debug_assert!(window >= 1 && window.min(pos + 1) <= raw_cap);
 
     let mut rows: Vec<&[f32]> = Vec::with_capacity(window + 512);
     for p in (pos + 1).saturating_sub(window)..=pos {
@@ -301,6 +308,22 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn fp8_kv_leaves_the_tail() {
+        // MODEL §17 self-check through the op: y[0..7], y[447] = 5, y[448] unchanged.
+        let mut x: Vec<f32> = (0..512)
+            .map(|i| (0.37 * i as f32).sin() * (1.0 + 0.01 * i as f32))
+            .collect();
+        let tail = x[448..].to_vec();
+        fp8_kv(&mut x, 448);
+        assert_eq!(
+            &x[..8],
+            &[0.0, 0.375, 0.6875, 0.9375, 1.0, 1.0, 0.875, 0.5625]
+        );
+        assert_eq!(x[447], 5.0);
+        assert_eq!(&x[448..], &tail[..]);
     }
 
     #[test]

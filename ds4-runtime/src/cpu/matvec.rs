@@ -1,7 +1,8 @@
 //! Dense projections (MODEL §3.3-§3.5), batched over `t` token rows.
 //!
 //! Each weight row is decoded once per call and applied to every token of the chunk,
-//! so a prefill chunk reads each weight once. The per-(row, token) arithmetic does not
+//! so a prefill chunk reads each weight once; rows go in blocks of 16 so that the
+//! activations are not re-streamed per row either. The per-(row, token) arithmetic does not
 //! depend on `t`, which keeps batched prefill bit-identical to token-by-token decode.
 //! Outputs are `[t][n_out]`. F16 weights multiply the unquantised f32 activation; Q8_0
 //! weights multiply Q8_0-quantised activations (quantised by the caller with
@@ -13,31 +14,30 @@ use super::{dot_f32, f16_at};
 use crate::quant::q8_0::{self, BlockQ8_0Act};
 use crate::quant::q8_k::{self, BlockQ8K};
 
-/// Rows handed to one rayon task at least: small enough to balance, large enough
-/// that scheduling is negligible next to a row's dot products.
-const MIN_ROWS: usize = 8;
+/// Output rows per rayon task. A block's weight rows stay in cache while every token
+/// of the chunk passes over them, and each token's activation stays in cache across
+/// the block's rows, so neither side is streamed from memory once per row.
+const ROW_BLOCK: usize = 16;
 
-/// Runs `f(scratch, o, out_o)` for every output row `o`, where `out_o` holds the `t`
-/// token values of row `o`, and scatters them into `y` (`[t][n_out]`).
-fn for_each_row<S, I, F>(n_out: usize, t: usize, y: &mut [f32], init: I, f: F)
+/// Runs `f(scratch, o0, out)` for every block of up to [`ROW_BLOCK`] output rows
+/// starting at `o0`, where `out` is `[rows][t]`, and scatters it into `y` (`[t][n_out]`).
+fn for_each_block<S, I, F>(n_out: usize, t: usize, y: &mut [f32], init: I, f: F)
 where
     I: Fn() -> S + Sync + Send,
     F: Fn(&mut S, usize, &mut [f32]) + Sync + Send,
 {
     debug_assert_eq!(y.len(), n_out * t);
     if t == 1 {
-        // One token: row-major [o][t] is already the output layout.
-        y.par_chunks_mut(1)
+        // One token: [o][t] is already the output layout.
+        y.par_chunks_mut(ROW_BLOCK)
             .enumerate()
-            .with_min_len(MIN_ROWS)
-            .for_each_init(init, |s, (o, v)| f(s, o, v));
+            .for_each_init(init, |s, (b, v)| f(s, b * ROW_BLOCK, v));
         return;
     }
     let mut tmp = vec![0.0f32; n_out * t];
-    tmp.par_chunks_mut(t)
+    tmp.par_chunks_mut(ROW_BLOCK * t)
         .enumerate()
-        .with_min_len(MIN_ROWS)
-        .for_each_init(init, |s, (o, v)| f(s, o, v));
+        .for_each_init(init, |s, (b, v)| f(s, b * ROW_BLOCK, v));
     y.par_chunks_mut(n_out).enumerate().for_each(|(ti, yt)| {
         for (o, v) in yt.iter_mut().enumerate() {
             *v = tmp[o * t + ti];
@@ -49,21 +49,22 @@ where
 pub fn matmul_f16(w: &[u8], n_in: usize, n_out: usize, x: &[f32], t: usize, y: &mut [f32]) {
     debug_assert!(w.len() >= 2 * n_in * n_out && x.len() == n_in * t);
     let rb = 2 * n_in;
-    for_each_row(
-        n_out,
-        t,
-        y,
-        || vec![0.0f32; n_in],
-        |row, o, out| {
-            let wrow = &w[o * rb..(o + 1) * rb];
-            for (i, r) in row.iter_mut().enumerate() {
-                *r = f16_at(wrow, i);
+    let init = || vec![0.0f32; ROW_BLOCK * n_in];
+    for_each_block(n_out, t, y, init, |rows, o0, out| {
+        let nr = out.len() / t;
+        for (r, row) in rows.chunks_exact_mut(n_in).take(nr).enumerate() {
+            let wrow = &w[(o0 + r) * rb..(o0 + r + 1) * rb];
+            for (i, v) in row.iter_mut().enumerate() {
+                *v = f16_at(wrow, i);
             }
-            for (ti, v) in out.iter_mut().enumerate() {
-                *v = dot_f32(row, &x[ti * n_in..(ti + 1) * n_in]);
+        }
+        for ti in 0..t {
+            let xt = &x[ti * n_in..(ti + 1) * n_in];
+            for (r, row) in rows.chunks_exact(n_in).take(nr).enumerate() {
+                out[r * t + ti] = dot_f32(row, xt);
             }
-        },
-    );
+        }
+    });
 }
 
 /// Quantises `t` rows of `n` values to Q8_0 activation blocks (`n/32` per row, §3.4).
@@ -98,15 +99,18 @@ pub fn matmul_q8_0(
     let nb = n_in / q8_0::QK8_0;
     let rb = nb * q8_0::BLOCK_BYTES;
     debug_assert!(n_in.is_multiple_of(32) && w.len() >= rb * n_out && xq.len() >= nb * t);
-    for_each_row(
+    for_each_block(
         n_out,
         t,
         y,
         || (),
-        |_, o, out| {
-            let wrow = &w[o * rb..(o + 1) * rb];
-            for (ti, v) in out.iter_mut().enumerate() {
-                *v = q8_0::vec_dot(wrow, &xq[ti * nb..(ti + 1) * nb]);
+        |_, o0, out| {
+            let nr = out.len() / t;
+            for ti in 0..t {
+                let xt = &xq[ti * nb..(ti + 1) * nb];
+                for r in 0..nr {
+                    out[r * t + ti] = q8_0::vec_dot(&w[(o0 + r) * rb..(o0 + r + 1) * rb], xt);
+                }
             }
         },
     );
@@ -129,17 +133,19 @@ pub fn matmul_q8_0_grouped(
     debug_assert!(
         group_in.is_multiple_of(32) && w.len() >= rb * n_out && xq.len() >= nbg * groups * t
     );
-    for_each_row(
+    for_each_block(
         n_out,
         t,
         y,
         || (),
-        |_, o, out| {
-            let g = o / out_per_group;
-            let wrow = &w[o * rb..(o + 1) * rb];
-            for (ti, v) in out.iter_mut().enumerate() {
-                let x0 = (ti * groups + g) * nbg;
-                *v = q8_0::vec_dot(wrow, &xq[x0..x0 + nbg]);
+        |_, o0, out| {
+            let nr = out.len() / t;
+            for ti in 0..t {
+                for r in 0..nr {
+                    let o = o0 + r;
+                    let x0 = (ti * groups + o / out_per_group) * nbg;
+                    out[r * t + ti] = q8_0::vec_dot(&w[o * rb..(o + 1) * rb], &xq[x0..x0 + nbg]);
+                }
             }
         },
     );

@@ -23,7 +23,7 @@ pub mod norm;
 pub mod rope;
 pub mod router;
 
-pub use attention::{attention, kv_push_raw};
+pub use attention::{attention, fp8_kv, kv_push_raw, visible_comp_rows};
 pub use compressor::{compressor_update, CompressorState, RowPost};
 pub use hc::{embed_f16, hc_expand, hc_head_weights, hc_post, hc_split, hc_weighted_sum};
 pub use indexer::{indexer_qat, indexer_topk};
@@ -71,6 +71,74 @@ pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         tail += x * y;
     }
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+#[cfg(test)]
+mod thread_invariance {
+    //! Results must not depend on the thread count: the heavy kernels run in a
+    //! 1-thread and a 3-thread pool and must agree bit for bit.
+
+    use super::testutil::{f16_bytes, Rng};
+    use super::*;
+    use crate::quant::q8_0::BlockQ8_0Act;
+
+    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool")
+            .install(f)
+    }
+
+    #[test]
+    fn heavy_kernels_agree_across_thread_counts() {
+        let mut rng = Rng(90);
+        let (n_in, n_out, t) = (96, 53, 4);
+        let wf = f16_bytes(&rng.vec(n_in * n_out, 1.0));
+        let x = rng.vec(n_in * t, 1.0);
+        let mut wq = Vec::new();
+        for _ in 0..n_out * n_in / 32 {
+            wq.extend(f16_bytes(&[0.01]));
+            wq.extend((0..32).map(|_| rng.next_u64() as u8));
+        }
+        let (heads, hd, cap, window) = (5, 32, 20, 12);
+        let mut raw = vec![0.0; cap * hd];
+        for p in 0..30 {
+            kv_push_raw(&mut raw, cap, hd, p, &rng.vec(hd, 1.0));
+        }
+        let comp = rng.vec(8 * hd, 1.0);
+        let q = rng.vec(heads * hd, 1.0);
+        let sinks = rng.vec(heads, 1.0);
+        let rows = rng.vec(40 * hd, 1.0);
+
+        let run = || {
+            let mut yf = vec![0.0; n_out * t];
+            matmul_f16(&wf, n_in, n_out, &x, t, &mut yf);
+            let mut xq = vec![BlockQ8_0Act::default(); n_in / 32 * t];
+            quantize_q8_0_rows(&x, n_in, t, &mut xq);
+            let mut yq = vec![0.0; n_out * t];
+            matmul_q8_0(&wq, n_in, n_out, &xq, t, &mut yq);
+            let mut att = vec![0.0; heads * hd];
+            attention(
+                &q,
+                &sinks,
+                &raw,
+                cap,
+                window,
+                Some(&comp),
+                4,
+                None,
+                heads,
+                hd,
+                29,
+                &mut att,
+            );
+            let mut sel = vec![0; 7];
+            indexer_topk(&q[..4 * hd], &sinks, &rows, 4, hd, 7, 4, 159, &mut sel);
+            (yf, yq, att, sel)
+        };
+        assert_eq!(in_pool(1, run), in_pool(3, run));
+    }
 }
 
 #[cfg(test)]
