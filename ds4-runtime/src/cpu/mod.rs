@@ -182,3 +182,6 @@ pub(crate) mod testutil {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod pipeline_tests;
