@@ -1,0 +1,336 @@
+//! The raw KV ring and the attention core (MODEL §6 A6, §10, §13).
+//!
+//! The raw cache is a ring of `cap` rows: the row of position `p` lives in slot
+//! `p % cap`. A prefill chunk pushes all its rows before any of its tokens attends, so
+//! `cap >= window + chunk` keeps every row a query needs alive. Each query at `pos`
+//! sees the raw rows of positions `max(0, pos-window+1)..=pos`, oldest first, then the
+//! compressed rows `c` with `ratio·c + ratio - 1 <= pos` (optionally narrowed to the
+//! indexer's selection), in ascending order.
+//!
+//! Attention is MQA with `K = V`: every head dots its query with the same cached rows.
+//! Scores are scaled by `1/sqrt(head_dim)`; each head's sink logit enters the softmax
+//! denominator only. Rows hold f16-representable values (written by [`kv_push_raw`]
+//! and the compressor).
+
+use rayon::prelude::*;
+
+use super::dot_f32;
+use crate::quant::f16_round;
+
+/// Stores `f16_round(kv)` as the raw row of position `pos` (slot `pos % cap`).
+pub fn kv_push_raw(raw: &mut [f32], cap: usize, head_dim: usize, pos: usize, kv: &[f32]) {
+    debug_assert!(kv.len() == head_dim && raw.len() >= cap * head_dim);
+    let slot = pos % cap;
+    for (o, &v) in raw[slot * head_dim..(slot + 1) * head_dim]
+        .iter_mut()
+        .zip(kv)
+    {
+        *o = f16_round(v);
+    }
+}
+
+/// FP8 E4M3 simulation of a KV row's first `n_quant` dims (§3.8, §6 A6); the RoPE tail
+/// is left as it is.
+pub fn fp8_kv(x: &mut [f32], n_quant: usize) {
+    debug_assert!(n_quant <= x.len());
+    crate::quant::fp8::kv_quantize_row(&mut x[..n_quant]);
+}
+
+/// Number of compressed rows visible to a query at `pos` (`⌊(pos+1)/ratio⌋`).
+#[inline]
+pub fn visible_comp_rows(ratio: usize, pos: usize) -> usize {
+    (pos + 1).checked_div(ratio).unwrap_or(0)
+}
+
+/// Attention for one query token at `pos` (§10); writes `heads × head_dim` into `out`.
+///
+/// `q` is the RoPE'd query, `sinks` the per-head sink logits, `raw` the ring of
+/// `raw_cap` rows, `comp` the compressed rows (row `c` at `c·head_dim`) and `sel` the
+/// indexer's ascending, `-1`-padded selection; `None` means every visible row.
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    q: &[f32],
+    sinks: &[f32],
+    raw: &[f32],
+    raw_cap: usize,
+    window: usize,
+    comp: Option<&[f32]>,
+    ratio: usize,
+    sel: Option<&[i32]>,
+    heads: usize,
+    head_dim: usize,
+    pos: usize,
+    out: &mut [f32],
+) {
+    debug_assert!(q.len() == heads * head_dim && out.len() == heads * head_dim);
+    debug_assert!(sinks.len() >= heads && raw.len() >= raw_cap * head_dim);
+    debug_assert!(window >= 1 && window.min(pos + 1) <= raw_cap);
+
+    let mut rows: Vec<&[f32]> = Vec::with_capacity(window + 512);
+    for p in (pos + 1).saturating_sub(window)..=pos {
+        let s = p % raw_cap;
+        rows.push(&raw[s * head_dim..(s + 1) * head_dim]);
+    }
+    if let Some(comp) = comp {
+        let n = visible_comp_rows(ratio, pos);
+        debug_assert!(comp.len() >= n * head_dim);
+        let row = |c: usize| &comp[c * head_dim..(c + 1) * head_dim];
+        match sel {
+            Some(sel) => rows.extend(
+                sel.iter()
+                    .filter(|&&c| c >= 0 && (c as usize) < n)
+                    .map(|&c| row(c as usize)),
+            ),
+            None => rows.extend((0..n).map(row)),
+        }
+    }
+
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    out.par_chunks_mut(head_dim)
+        .enumerate()
+        .for_each(|(h, oh)| {
+            let qh = &q[h * head_dim..(h + 1) * head_dim];
+            let mut w: Vec<f32> = rows.iter().map(|r| dot_f32(qh, r) * scale).collect();
+
+            let sink = sinks[h];
+            let m = w.iter().fold(sink, |m, &s| m.max(s));
+            let mut z = (sink - m).exp();
+            for s in w.iter_mut() {
+                *s = (*s - m).exp();
+                z += *s;
+            }
+
+            oh.iter_mut().for_each(|v| *v = 0.0);
+            for (r, &e) in rows.iter().zip(&w) {
+                for (o, &v) in oh.iter_mut().zip(r.iter()) {
+                    *o += e * v;
+                }
+            }
+            let inv = 1.0 / z;
+            oh.iter_mut().for_each(|v| *v *= inv);
+        });
+}
+
+#[cfg(test)]
+// The self-check values are quoted as MODEL.md prints them.
+#[allow(clippy::excessive_precision, clippy::needless_range_loop)]
+mod tests {
+    use super::*;
+    use crate::cpu::testutil::Rng;
+
+    /// Naive f64 attention over an explicit list of rows (§10).
+    fn reference(q: &[f32], sinks: &[f32], rows: &[Vec<f32>], heads: usize, hd: usize) -> Vec<f64> {
+        let mut out = vec![0.0f64; heads * hd];
+        for h in 0..heads {
+            let qh = &q[h * hd..(h + 1) * hd];
+            let s: Vec<f64> = rows
+                .iter()
+                .map(|r| {
+                    qh.iter()
+                        .zip(r)
+                        .map(|(a, b)| *a as f64 * *b as f64)
+                        .sum::<f64>()
+                        / (hd as f64).sqrt()
+                })
+                .collect();
+            let m = s.iter().fold(sinks[h] as f64, |m, &v| m.max(v));
+            let z = (sinks[h] as f64 - m).exp() + s.iter().map(|v| (v - m).exp()).sum::<f64>();
+            for (r, sv) in rows.iter().zip(&s) {
+                for d in 0..hd {
+                    out[h * hd + d] += (sv - m).exp() / z * r[d] as f64;
+                }
+            }
+        }
+        out
+    }
+
+    fn f16r(v: Vec<f32>) -> Vec<f32> {
+        v.into_iter().map(f16_round).collect()
+    }
+
+    // Tolerance: rows and queries are O(1), so scores are O(1) with f32 dot error
+    // ≤ hd·2^-24·Σ|q·r|/sqrt(hd) ≈ 1e-6; exp turns that into ~1e-6 relative weight
+    // error, and the weighted average of O(1) rows adds ~n_rows·2^-24. 2e-5 absolute
+    // bounds the sum for ≤ 200 rows with margin.
+    const TOL: f64 = 2e-5;
+
+    fn assert_close(got: &[f32], want: &[f64]) {
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((*g as f64 - w).abs() <= TOL, "elem {i}: {g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn raw_window_wraps_and_matches_reference() {
+        let mut rng = Rng(10);
+        let (heads, hd, window, cap) = (3, 40, 17, 23);
+        let sinks = rng.vec(heads, 2.0);
+        let mut raw = vec![0.0; cap * hd];
+        let mut all = Vec::new();
+        // 150 positions: the ring wraps several times.
+        for pos in 0..150 {
+            let kv = rng.vec(hd, 1.5);
+            kv_push_raw(&mut raw, cap, hd, pos, &kv);
+            all.push(f16r(kv));
+            let q = rng.vec(heads * hd, 1.5);
+            let mut out = vec![0.0; heads * hd];
+            attention(
+                &q, &sinks, &raw, cap, window, None, 0, None, heads, hd, pos, &mut out,
+            );
+            let lo = (pos + 1).saturating_sub(window);
+            assert_close(&out, &reference(&q, &sinks, &all[lo..=pos], heads, hd));
+        }
+    }
+
+    #[test]
+    fn chunked_push_equals_token_by_token() {
+        // The DS4 shapes: window 128 over > 128 positions, chunks of 37 rows pushed
+        // before any of their tokens attends, ring cap = window + chunk.
+        let mut rng = Rng(11);
+        let (heads, hd, window, chunk) = (2, 64, 128, 37);
+        let cap = window + chunk;
+        let n = 300;
+        let sinks = rng.vec(heads, 1.0);
+        let kvs: Vec<Vec<f32>> = (0..n).map(|_| rng.vec(hd, 1.0)).collect();
+        let qs: Vec<Vec<f32>> = (0..n).map(|_| rng.vec(heads * hd, 1.0)).collect();
+
+        let mut ring_a = vec![0.0; cap * hd];
+        let mut seq = Vec::new();
+        for pos in 0..n {
+            kv_push_raw(&mut ring_a, cap, hd, pos, &kvs[pos]);
+            let mut out = vec![0.0; heads * hd];
+            attention(
+                &qs[pos], &sinks, &ring_a, cap, window, None, 0, None, heads, hd, pos, &mut out,
+            );
+            seq.push(out);
+        }
+
+        let mut ring_b = vec![0.0; cap * hd];
+        let mut pos0 = 0;
+        while pos0 < n {
+            let end = (pos0 + chunk).min(n);
+            for pos in pos0..end {
+                kv_push_raw(&mut ring_b, cap, hd, pos, &kvs[pos]);
+            }
+            for pos in pos0..end {
+                let mut out = vec![0.0; heads * hd];
+                attention(
+                    &qs[pos], &sinks, &ring_b, cap, window, None, 0, None, heads, hd, pos, &mut out,
+                );
+                assert_eq!(out, seq[pos], "pos {pos}: chunked differs from sequential");
+            }
+            pos0 = end;
+        }
+    }
+
+    #[test]
+    fn compressed_rows_visibility_and_selection() {
+        let mut rng = Rng(12);
+        let (heads, hd, window, cap, ratio) = (2, 24, 8, 16, 4);
+        let sinks = rng.vec(heads, 1.0);
+        let mut raw = vec![0.0; cap * hd];
+        let comp = f16r(rng.vec(20 * hd, 1.0));
+        let mut raws = Vec::new();
+        for pos in 0..40usize {
+            let kv = rng.vec(hd, 1.0);
+            kv_push_raw(&mut raw, cap, hd, pos, &kv);
+            raws.push(f16r(kv));
+            let q = rng.vec(heads * hd, 1.0);
+            let lo = (pos + 1).saturating_sub(window);
+            let n = (pos + 1) / ratio;
+
+            // All visible rows: row c appears exactly when 4c + 3 <= pos.
+            let mut rows: Vec<Vec<f32>> = raws[lo..=pos].to_vec();
+            rows.extend((0..n).map(|c| comp[c * hd..(c + 1) * hd].to_vec()));
+            let mut out = vec![0.0; heads * hd];
+            attention(
+                &q,
+                &sinks,
+                &raw,
+                cap,
+                window,
+                Some(&comp),
+                ratio,
+                None,
+                heads,
+                hd,
+                pos,
+                &mut out,
+            );
+            assert_close(&out, &reference(&q, &sinks, &rows, heads, hd));
+
+            // A selection of the odd rows, -1 padded.
+            let mut sel: Vec<i32> = (0..n as i32).filter(|c| c % 2 == 1).collect();
+            sel.resize(12, -1);
+            let mut rows: Vec<Vec<f32>> = raws[lo..=pos].to_vec();
+            rows.extend(
+                (0..n)
+                    .filter(|c| c % 2 == 1)
+                    .map(|c| comp[c * hd..(c + 1) * hd].to_vec()),
+            );
+            attention(
+                &q,
+                &sinks,
+                &raw,
+                cap,
+                window,
+                Some(&comp),
+                ratio,
+                Some(&sel),
+                heads,
+                hd,
+                pos,
+                &mut out,
+            );
+            assert_close(&out, &reference(&q, &sinks, &rows, heads, hd));
+        }
+    }
+
+    #[test]
+    fn sink_only_scales_the_output() {
+        // One row: out = row · e^s / (e^s + e^sink). A huge sink drives it to zero, a
+        // NEG_INF-like sink leaves the row itself.
+        let hd = 8;
+        let row: Vec<f32> = (0..hd).map(|i| i as f32 * 0.25).collect();
+        let mut raw = vec![0.0; 4 * hd];
+        kv_push_raw(&mut raw, 4, hd, 0, &row);
+        let q = vec![0.5f32; hd];
+        let s = row.iter().map(|v| 0.5 * *v as f64).sum::<f64>() / (hd as f64).sqrt();
+        for sink in [-1e30f32, 0.0, 1.3, 80.0] {
+            let mut out = vec![0.0; hd];
+            attention(&q, &[sink], &raw, 4, 4, None, 0, None, 1, hd, 0, &mut out);
+            let m = s.max(sink as f64);
+            let w = (s - m).exp() / ((s - m).exp() + (sink as f64 - m).exp());
+            for d in 0..hd {
+                assert!(
+                    (out[d] as f64 - w * row[d] as f64).abs() <= 1e-6,
+                    "sink {sink}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fp8_kv_leaves_the_tail() {
+        // MODEL §17 self-check through the op: y[0..7], y[447] = 5, y[448] unchanged.
+        let mut x: Vec<f32> = (0..512)
+            .map(|i| (0.37 * i as f32).sin() * (1.0 + 0.01 * i as f32))
+            .collect();
+        let tail = x[448..].to_vec();
+        fp8_kv(&mut x, 448);
+        assert_eq!(
+            &x[..8],
+            &[0.0, 0.375, 0.6875, 0.9375, 1.0, 1.0, 0.875, 0.5625]
+        );
+        assert_eq!(x[447], 5.0);
+        assert_eq!(&x[448..], &tail[..]);
+    }
+
+    #[test]
+    fn push_rounds_to_f16() {
+        let mut raw = vec![0.0; 2 * 3];
+        kv_push_raw(&mut raw, 2, 3, 5, &[1.0 + 1e-4, -2.71, 65504.0]);
+        assert_eq!(&raw[3..], &[1.0, -2.7109375, 65504.0]);
+        assert_eq!(&raw[..3], &[0.0; 3]);
+    }
+}

@@ -1,0 +1,144 @@
+//! Q8_0: 32 int8 quants with one f16 scale (34 bytes per block), and ds4's Q8_0
+//! activation format (same quants, f32 scale).
+//!
+//! Dense projections quantise their f32 input with [`quantize_act`] before every
+//! Q8_0 matvec; [`vec_dot`] then sums `(f16(d_w) · d_x) · Σ q_w·q_x` block by
+//! block in f32, the inner sum being an exact integer (`FORMAT.md` §3.8).
+
+use super::f16_to_f32;
+
+/// Elements per Q8_0 block.
+pub const QK8_0: usize = 32;
+/// Bytes per Q8_0 weight block.
+pub const BLOCK_BYTES: usize = 34;
+
+/// One 32-element activation block: f32 scale (not rounded to f16) and int8 quants.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ8_0Act {
+    /// Scale: `amax / 127`.
+    pub d: f32,
+    /// Quants: `clamp(lrintf(x / d), -128, 127)`.
+    pub qs: [i8; 32],
+}
+
+impl Default for BlockQ8_0Act {
+    fn default() -> Self {
+        BlockQ8_0Act { d: 0.0, qs: [0; 32] }
+    }
+}
+
+/// Quantises `x` into `ceil(x.len() / 32)` blocks; a trailing partial block is zero padded.
+///
+/// # Panics
+/// If `out` holds fewer blocks than that.
+pub fn quantize_act(x: &[f32], out: &mut [BlockQ8_0Act]) {
+    let nb = x.len().div_ceil(QK8_0);
+    assert!(out.len() >= nb, "q8_0::quantize_act: {} blocks for {} values", out.len(), x.len());
+
+    for (b, blk) in out.iter_mut().take(nb).enumerate() {
+        let src = &x[b * QK8_0..((b + 1) * QK8_0).min(x.len())];
+        let amax = src.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+
+        blk.d = d;
+        blk.qs = [0; 32];
+        for (q, v) in blk.qs.iter_mut().zip(src) {
+            *q = (v * id).round_ties_even().clamp(-128.0, 127.0) as i8;
+        }
+    }
+}
+
+/// Dot product of one Q8_0 weight row (`wrow`, `x.len()` blocks of 34 bytes) with a
+/// quantised activation.
+///
+/// # Panics
+/// If `wrow` is shorter than `x.len()` blocks.
+pub fn vec_dot(wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
+    assert!(wrow.len() >= x.len() * BLOCK_BYTES, "q8_0::vec_dot: row shorter than activation");
+
+    let mut acc = 0.0f32;
+    for (blk, xb) in wrow.chunks_exact(BLOCK_BYTES).zip(x) {
+        let dw = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
+        let isum: i32 =
+            blk[2..].iter().zip(&xb.qs).map(|(&w, &q)| (w as i8 as i32) * (q as i32)).sum();
+        acc += (dw * xb.d) * isum as f32;
+    }
+    acc
+}
+
+/// Dequantises a Q8_0 row into `out` (`out.len()` elements, a multiple of 32).
+///
+/// # Panics
+/// If the lengths disagree.
+pub fn dequantize_row(wrow: &[u8], out: &mut [f32]) {
+    assert_eq!(out.len() % QK8_0, 0, "q8_0::dequantize_row: length not a multiple of 32");
+    assert!(wrow.len() >= out.len() / QK8_0 * BLOCK_BYTES, "q8_0::dequantize_row: short row");
+
+    for (blk, dst) in wrow.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(QK8_0)) {
+        let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
+        for (o, &q) in dst.iter_mut().zip(&blk[2..]) {
+            *o = d * (q as i8) as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::test_util::{random_f16_scale, Rng};
+
+    #[test]
+    fn activation_examples_from_the_docs() {
+        // FORMAT.md §3.7: x[i] = i - 12.7.
+        let x: Vec<f32> = (0..32).map(|i| i as f32 - 12.7).collect();
+        let mut b = [BlockQ8_0Act::default()];
+        quantize_act(&x, &mut b);
+        assert_eq!(b[0].d, 0.144094482);
+        assert_eq!((b[0].qs[0], b[0].qs[31]), (-88, 127));
+
+        // MODEL.md §17: a[i] = 0.013 (i - 20).
+        let a: Vec<f32> = (0..32).map(|i| 0.013 * (i as f32 - 20.0)).collect();
+        quantize_act(&a, &mut b);
+        assert_eq!(b[0].d, 0.00204724399);
+        assert_eq!(&b[0].qs[..4], &[-127, -121, -114, -108]);
+    }
+
+    #[test]
+    fn ties_round_to_even_and_zero_blocks_stay_zero() {
+        // amax 127 gives d = 1, so x = 2.5 is an exact tie.
+        let mut x = vec![0.0f32; 32];
+        x[0] = 127.0;
+        x[1] = 2.5;
+        x[2] = -3.5;
+        let mut b = [BlockQ8_0Act::default(); 2];
+        quantize_act(&[x.as_slice(), &[0.0; 32]].concat(), &mut b);
+        assert_eq!((b[0].qs[1], b[0].qs[2]), (2, -4));
+        assert_eq!(b[1], BlockQ8_0Act::default());
+    }
+
+    #[test]
+    fn vec_dot_matches_f64_reference() {
+        let mut rng = Rng::new(7);
+        for n in [32usize, 64, 4096] {
+            let mut row = Vec::new();
+            for _ in 0..n / 32 {
+                row.extend_from_slice(&random_f16_scale(&mut rng).to_le_bytes());
+                row.extend((0..32).map(|_| rng.next() as u8));
+            }
+            let x: Vec<f32> = (0..n).map(|_| rng.uniform() * 4.0 - 2.0).collect();
+            let mut xq = vec![BlockQ8_0Act::default(); n / 32];
+            quantize_act(&x, &mut xq);
+
+            let mut w = vec![0.0f32; n];
+            dequantize_row(&row, &mut w);
+            let reference: f64 = (0..n)
+                .map(|i| w[i] as f64 * (xq[i / 32].d as f64 * xq[i / 32].qs[i % 32] as f64))
+                .sum();
+            let got = vec_dot(&row, &xq) as f64;
+            let scale: f64 = (0..n).map(|i| (w[i] as f64 * x[i] as f64).abs()).sum();
+            assert!((got - reference).abs() <= 1e-5 * scale, "n={n}: {got} vs {reference}");
+        }
+    }
+}
