@@ -17,7 +17,10 @@ fn main() {
         std::process::exit(1);
     }
     let path = dir.join("flash-sparse.gguf");
-    let opts = SynthOptions { sparse: true, ..SynthOptions::new(SynthProfile::Flash) };
+    let opts = SynthOptions {
+        sparse: true,
+        ..SynthOptions::new(SynthProfile::Flash)
+    };
     if let Err(e) = synth::write(&opts, &path) {
         eprintln!("synth failed: {e}");
         std::process::exit(1);

@@ -76,7 +76,13 @@ pub fn layout_requirements(profile: SynthProfile) -> Vec<Required> {
 pub fn detect_profile(file: &GgufFile) -> Option<SynthProfile> {
     let layers = file.get_u32("deepseek4.block_count").ok()? as usize;
     let embd = file.get_u32("deepseek4.embedding_length").ok()? as u64;
-    [SynthProfile::Tiny, SynthProfile::Flash4, SynthProfile::Flash].into_iter().find(|&p| {
+    [
+        SynthProfile::Tiny,
+        SynthProfile::Flash4,
+        SynthProfile::Flash,
+    ]
+    .into_iter()
+    .find(|&p| {
         let d = Dims::of(p);
         d.n_layer == layers && d.n_embd == embd
     })
@@ -101,7 +107,10 @@ pub fn format_bytes(n: u64) -> String {
         }
         grouped.push(c);
     }
-    format!("{grouped} bytes ({:.2} GiB)", n as f64 / (1u64 << 30) as f64)
+    format!(
+        "{grouped} bytes ({:.2} GiB)",
+        n as f64 / (1u64 << 30) as f64
+    )
 }
 
 /// The report, with the layout checked against the profile the metadata announces.
@@ -113,7 +122,12 @@ pub fn report(file: &GgufFile) -> String {
 /// `flash`) or, when `None`, against the profile the metadata announces.
 pub fn report_for(file: &GgufFile, profile: Option<&str>) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "GGUF v{}  {}", file.version(), format_bytes(file.file_len()));
+    let _ = writeln!(
+        s,
+        "GGUF v{}  {}",
+        file.version(),
+        format_bytes(file.file_len())
+    );
     let _ = writeln!(
         s,
         "alignment {}  data section at byte {}  {} metadata entries  {} tensors",
@@ -140,11 +154,21 @@ pub fn report_for(file: &GgufFile, profile: Option<&str>) -> String {
     }
     s.push_str("\ntensors by type:\n");
     for (ty, n, bytes) in by_type.values() {
-        let _ = writeln!(s, "  {:<24} {n:>5} tensors  {}", ty.name(), format_bytes(*bytes));
+        let _ = writeln!(
+            s,
+            "  {:<24} {n:>5} tensors  {}",
+            ty.name(),
+            format_bytes(*bytes)
+        );
     }
     s.push_str("\ntensors by role:\n");
     for (role, (n, bytes)) in &by_role {
-        let _ = writeln!(s, "  {:<24} {n:>5} tensors  {}", role.label(), format_bytes(*bytes));
+        let _ = writeln!(
+            s,
+            "  {:<24} {n:>5} tensors  {}",
+            role.label(),
+            format_bytes(*bytes)
+        );
     }
 
     s.push_str("\nlayout check:\n");
@@ -157,7 +181,9 @@ fn layout_check(file: &GgufFile, profile: Option<&str>) -> String {
     let chosen = match profile {
         Some(name) => match profile_by_name(name) {
             Some(p) => p,
-            None => return format!("  unknown profile {name:?} (expected tiny, flash4 or flash)\n"),
+            None => {
+                return format!("  unknown profile {name:?} (expected tiny, flash4 or flash)\n")
+            }
         },
         None => match detect_profile(file) {
             Some(p) => p,
@@ -170,9 +196,17 @@ fn layout_check(file: &GgufFile, profile: Option<&str>) -> String {
     let req = layout_requirements(chosen);
     let problems: Vec<BindProblem> = match bind(file, &req) {
         Ok(_) => Vec::new(),
-        Err(e) => e.problems.into_iter().filter(|p| !is_allowed_expert_type(p)).collect(),
+        Err(e) => e
+            .problems
+            .into_iter()
+            .filter(|p| !is_allowed_expert_type(p))
+            .collect(),
     };
-    let mut s = format!("  profile {}: {} tensors required\n", chosen.name(), req.len());
+    let mut s = format!(
+        "  profile {}: {} tensors required\n",
+        chosen.name(),
+        req.len()
+    );
     if problems.is_empty() {
         s.push_str("  OK: every required tensor present with the expected type and shape\n");
     } else {
@@ -183,7 +217,12 @@ fn layout_check(file: &GgufFile, profile: Option<&str>) -> String {
     }
     let extras = extra_tensors(file, &req);
     if !extras.is_empty() {
-        let _ = writeln!(s, "  {} extra tensor(s) ignored, e.g. {}", extras.len(), extras[0]);
+        let _ = writeln!(
+            s,
+            "  {} extra tensor(s) ignored, e.g. {}",
+            extras.len(),
+            extras[0]
+        );
     }
     s
 }
@@ -206,7 +245,10 @@ mod tests {
         assert_eq!(Role::of("token_embd.weight"), Role::Embedding);
         assert_eq!(Role::of("output_hc_fn.weight"), Role::Output);
         assert_eq!(Role::of("mtp.0.ffn_up_exps.weight"), Role::Mtp);
-        assert_eq!(format_bytes(77_913_391_104), "77,913,391,104 bytes (72.56 GiB)");
+        assert_eq!(
+            format_bytes(77_913_391_104),
+            "77,913,391,104 bytes (72.56 GiB)"
+        );
         assert_eq!(format_bytes(999), "999 bytes (0.00 GiB)");
     }
 

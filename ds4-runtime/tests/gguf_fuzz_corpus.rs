@@ -13,8 +13,18 @@ fn exercise(data: &[u8]) -> bool {
         return false;
     };
     for (key, value) in f.metadata() {
-        let _ = (f.get_u32(key), f.get_u64(key), f.get_f32(key), f.get_bool(key), f.get_str(key));
-        let _ = (f.get_u32_array(key), f.get_i32_array(key), f.get_f32_array(key));
+        let _ = (
+            f.get_u32(key),
+            f.get_u64(key),
+            f.get_f32(key),
+            f.get_bool(key),
+            f.get_str(key),
+        );
+        let _ = (
+            f.get_u32_array(key),
+            f.get_i32_array(key),
+            f.get_f32_array(key),
+        );
         let _ = f.get_str_array(key);
         if let Value::Array(a) = value {
             for item in f.array_values(a).unwrap() {
@@ -38,7 +48,11 @@ fn corpus_seeds_are_valid_files_and_survive_consumers() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let data = std::fs::read(&path).unwrap();
-        assert!(exercise(&data), "seed {} is not a valid GGUF", path.display());
+        assert!(
+            exercise(&data),
+            "seed {} is not a valid GGUF",
+            path.display()
+        );
         n += 1;
     }
     assert!(n >= 5, "expected the committed seeds in {}", dir.display());

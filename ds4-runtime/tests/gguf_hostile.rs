@@ -50,7 +50,11 @@ fn err(bytes: Vec<u8>) -> GgufError {
 
 fn expect(bytes: Vec<u8>, pattern: &str) -> GgufError {
     let e = err(bytes);
-    assert!(e.to_string().contains(pattern), "error {:?} lacks {pattern:?}", e.to_string());
+    assert!(
+        e.to_string().contains(pattern),
+        "error {:?} lacks {pattern:?}",
+        e.to_string()
+    );
     e
 }
 
@@ -69,11 +73,18 @@ fn valid_small() -> Vec<u8> {
 fn every_truncation_of_a_valid_file_is_rejected() {
     let full = valid_small();
     let f = GgufFile::from_bytes(full.clone()).expect("the untruncated file is valid");
-    let data_end = f.tensors().iter().map(|t| t.offset + t.n_bytes).max().unwrap() as usize;
+    let data_end = f
+        .tensors()
+        .iter()
+        .map(|t| t.offset + t.n_bytes)
+        .max()
+        .unwrap() as usize;
     for n in 0..full.len() {
         let r = GgufFile::from_bytes(full[..n].to_vec());
         if n < data_end {
-            let e = r.err().unwrap_or_else(|| panic!("truncation at {n} accepted"));
+            let e = r
+                .err()
+                .unwrap_or_else(|| panic!("truncation at {n} accepted"));
             assert!(
                 matches!(
                     e,
@@ -89,7 +100,10 @@ fn every_truncation_of_a_valid_file_is_rejected() {
         }
     }
     let e = err(full[..20].to_vec());
-    assert_eq!(e.to_string(), "truncated GGUF file: n_kv needs 8 bytes at byte 16, only 4 left");
+    assert_eq!(
+        e.to_string(),
+        "truncated GGUF file: n_kv needs 8 bytes at byte 16, only 4 left"
+    );
 }
 
 #[test]
@@ -123,7 +137,10 @@ fn huge_string_lengths() {
     let mut v = header(0, 1);
     push_u64(&mut v, u64::MAX);
     v.extend_from_slice(&[b'a'; 64]);
-    let e = expect(v, "metadata key #0 (declared length 18446744073709551615 at byte 24)");
+    let e = expect(
+        v,
+        "metadata key #0 (declared length 18446744073709551615 at byte 24)",
+    );
     assert!(matches!(e, GgufError::Truncated { .. }));
 
     // String value length.
@@ -143,7 +160,13 @@ fn huge_string_lengths() {
 
 #[test]
 fn huge_array_lengths() {
-    for (elem, label) in [(0u32, "UINT8"), (4, "UINT32"), (12, "FLOAT64"), (STRING, "STRING"), (ARRAY, "ARRAY")] {
+    for (elem, label) in [
+        (0u32, "UINT8"),
+        (4, "UINT32"),
+        (12, "FLOAT64"),
+        (STRING, "STRING"),
+        (ARRAY, "ARRAY"),
+    ] {
         for len in [u64::MAX, 1 << 63, 1 << 40] {
             let mut v = header(0, 1);
             push_str(&mut v, b"arr");
@@ -199,13 +222,25 @@ fn shape_and_byte_size_overflow() {
     let e = expect(one_tensor(b"t", &[1 << 32, 1 << 32], 0, 0, 4), "overflows");
     assert!(matches!(e, GgufError::ShapeOverflow { .. }));
     // Element count fits, bytes do not (F32: 4 · 2^62).
-    expect(one_tensor(b"t", &[1 << 62], 0, 0, 4), "tensor \"t\": shape [4611686018427387904]");
+    expect(
+        one_tensor(b"t", &[1 << 62], 0, 0, 4),
+        "tensor \"t\": shape [4611686018427387904]",
+    );
     // Quantised: 34 · 2^58 blocks overflow.
-    expect(one_tensor(b"t", &[1 << 63], GgmlType::Q8_0.id(), 0, 4), "overflows");
+    expect(
+        one_tensor(b"t", &[1 << 63], GgmlType::Q8_0.id(), 0, 4),
+        "overflows",
+    );
     // The gguf-py wrap example: [4194305, 4194305, 211106198978564].
-    expect(one_tensor(b"t", &[4194305, 4194305, 211106198978564], 0, 0, 4), "overflows");
+    expect(
+        one_tensor(b"t", &[4194305, 4194305, 211106198978564], 0, 0, 4),
+        "overflows",
+    );
     // Fits in u64 but not in i64 bytes: rejected too.
-    expect(one_tensor(b"t", &[1 << 63], GgmlType::I8.id(), 0, 4), "overflows");
+    expect(
+        one_tensor(b"t", &[1 << 63], GgmlType::I8.id(), 0, 4),
+        "overflows",
+    );
 }
 
 #[test]
@@ -216,7 +251,10 @@ fn zero_sized_dimension() {
 
 #[test]
 fn partial_blocks() {
-    let e = expect(one_tensor(b"t", &[33], GgmlType::Q8_0.id(), 0, 68), "ne0 = 33 is not a multiple");
+    let e = expect(
+        one_tensor(b"t", &[33], GgmlType::Q8_0.id(), 0, 68),
+        "ne0 = 33 is not a multiple",
+    );
     assert!(matches!(e, GgufError::PartialBlock { .. }));
 }
 
@@ -244,7 +282,10 @@ fn data_past_eof_and_overlap() {
 #[test]
 fn unaligned_offset() {
     let e = expect(one_tensor(b"t", &[1], 0, 4, 64), "data offset 4");
-    assert!(matches!(e, GgufError::MisalignedTensor { alignment: 32, .. }));
+    assert!(matches!(
+        e,
+        GgufError::MisalignedTensor { alignment: 32, .. }
+    ));
 }
 
 fn with_alignment_kv(ty: u32, value: &[u8]) -> Vec<u8> {
@@ -257,11 +298,26 @@ fn with_alignment_kv(ty: u32, value: &[u8]) -> Vec<u8> {
 
 #[test]
 fn bad_general_alignment() {
-    expect(with_alignment_kv(4, &0u32.to_le_bytes()), "general.alignment at byte 53: value is 0");
-    expect(with_alignment_kv(4, &13u32.to_le_bytes()), "13 is not a power of two");
-    expect(with_alignment_kv(4, &(1u32 << 31).to_le_bytes()), "exceeds the cap");
-    expect(with_alignment_kv(5, &32u32.to_le_bytes()), "has type INT32, expected UINT32");
-    expect(with_alignment_kv(10, &32u64.to_le_bytes()), "has type UINT64, expected UINT32");
+    expect(
+        with_alignment_kv(4, &0u32.to_le_bytes()),
+        "general.alignment at byte 53: value is 0",
+    );
+    expect(
+        with_alignment_kv(4, &13u32.to_le_bytes()),
+        "13 is not a power of two",
+    );
+    expect(
+        with_alignment_kv(4, &(1u32 << 31).to_le_bytes()),
+        "exceeds the cap",
+    );
+    expect(
+        with_alignment_kv(5, &32u32.to_le_bytes()),
+        "has type INT32, expected UINT32",
+    );
+    expect(
+        with_alignment_kv(10, &32u64.to_le_bytes()),
+        "has type UINT64, expected UINT32",
+    );
     assert!(GgufFile::from_bytes(with_alignment_kv(4, &64u32.to_le_bytes())).is_ok());
 }
 
@@ -282,7 +338,10 @@ fn unknown_type_ids() {
     expect(v, "unknown value type id 4294967295");
 
     for id in [4u32, 5, 31, u32::MAX] {
-        let e = expect(one_tensor(b"t", &[32], id, 0, 64), &format!("unknown ggml type id {id}"));
+        let e = expect(
+            one_tensor(b"t", &[32], id, 0, 64),
+            &format!("unknown ggml type id {id}"),
+        );
         assert!(matches!(e, GgufError::UnknownTensorType { .. }));
     }
 }

@@ -118,7 +118,10 @@ impl GgufFile {
     /// mmap-based model loader does); a concurrent writer could change tensor
     /// bytes under us but cannot break the header checks already done.
     pub fn open(path: &Path) -> Result<GgufFile, GgufError> {
-        let io = |source| GgufError::Io { path: path.to_path_buf(), source };
+        let io = |source| GgufError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
 

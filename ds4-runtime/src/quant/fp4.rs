@@ -29,9 +29,17 @@ pub fn e2m1_round(v: f32) -> f32 {
 /// # Panics
 /// If `x.len()` is not a multiple of 32.
 pub fn quantize_row(x: &mut [f32]) {
-    assert_eq!(x.len() % 32, 0, "fp4::quantize_row: length {} not a multiple of 32", x.len());
+    assert_eq!(
+        x.len() % 32,
+        0,
+        "fp4::quantize_row: length {} not a multiple of 32",
+        x.len()
+    );
     for blk in x.chunks_exact_mut(32) {
-        let amax = blk.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(7.052966104933725e-38);
+        let amax = blk
+            .iter()
+            .fold(0.0f32, |m, v| m.max(v.abs()))
+            .max(7.052966104933725e-38);
         let scale = 2f32.powi((amax / 6.0).log2().ceil() as i32);
         for v in blk.iter_mut() {
             *v = e2m1_round((*v / scale).clamp(-6.0, 6.0)) * scale;

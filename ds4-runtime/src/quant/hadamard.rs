@@ -52,12 +52,20 @@ mod tests {
 
     #[test]
     fn matches_the_popcount_definition_in_f64() {
-        let x: Vec<f32> = (0..128).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        let x: Vec<f32> = (0..128)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
         let mut y = x.clone();
         hadamard128(&mut y);
         for (i, &yi) in y.iter().enumerate() {
             let r: f64 = (0..128)
-                .map(|j| if (i & j).count_ones() % 2 == 0 { x[j] as f64 } else { -(x[j] as f64) })
+                .map(|j| {
+                    if (i & j).count_ones() % 2 == 0 {
+                        x[j] as f64
+                    } else {
+                        -(x[j] as f64)
+                    }
+                })
                 .sum::<f64>()
                 / 128f64.sqrt();
             assert!((yi as f64 - r).abs() < 1e-5, "y[{i}] = {yi}, want {r}");
@@ -70,7 +78,10 @@ mod tests {
         hadamard128(&mut z);
         let want = [-1.419664f32, 0.039239876, 0.078718260, -0.0051264786];
         for (got, want) in z.iter().zip(want) {
-            assert!((got - want).abs() <= 2e-6 * want.abs().max(1.0), "{got} vs {want}");
+            assert!(
+                (got - want).abs() <= 2e-6 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
         }
         fp4::quantize_row(&mut z);
         assert_eq!(&z[..4], &[-1.5, 0.0, 0.125, -0.0]);

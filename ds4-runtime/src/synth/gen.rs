@@ -47,7 +47,10 @@ pub fn generate(
     n_hc: u64,
     sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut out = Chunker { buf: Vec::with_capacity(CHUNK + 512), sink };
+    let mut out = Chunker {
+        buf: Vec::with_capacity(CHUNK + 512),
+        sink,
+    };
     let n: u64 = t.dims.iter().product();
     let s = Stream::new(&t.name, seed);
     let label = |suffix: &str| Stream::new(&format!("{}{suffix}", t.name), seed);
@@ -57,7 +60,11 @@ pub fn generate(
             let scale = 2f32.powi(-e);
             for k in 0..n {
                 let masked = zero_in_hi.is_some_and(|h| k % n_embd >= h);
-                let v = if masked { 0 } else { f32_to_f16(sym(s.word(k), 6) as f32 * scale) };
+                let v = if masked {
+                    0
+                } else {
+                    f32_to_f16(sym(s.word(k), 6) as f32 * scale)
+                };
                 out.push(&v.to_le_bytes())?;
             }
         }
@@ -67,7 +74,11 @@ pub fn generate(
                 out.push(&v.to_le_bytes())?;
             }
         }
-        Gen::Small { bits, shift, post_bias } => {
+        Gen::Small {
+            bits,
+            shift,
+            post_bias,
+        } => {
             for k in 0..n {
                 let mut v = sym(s.word(k), *bits) as f32 / 2f32.powi(*shift);
                 if let Some(b) = post_bias {
@@ -135,7 +146,8 @@ pub fn generate(
                 }
                 let mut blk = [0u8; 84];
                 for w in 0..2 {
-                    blk[8 * w as usize..8 * w as usize + 8].copy_from_slice(&sc.word(2 * j + w).to_le_bytes());
+                    blk[8 * w as usize..8 * w as usize + 8]
+                        .copy_from_slice(&sc.word(2 * j + w).to_le_bytes());
                 }
                 for w in 0..8 {
                     blk[16 + 8 * w as usize..24 + 8 * w as usize]

@@ -53,7 +53,10 @@ impl Dims {
         };
         match profile {
             SynthProfile::Flash => flash,
-            SynthProfile::Flash4 => Dims { n_layer: 4, ..flash },
+            SynthProfile::Flash4 => Dims {
+                n_layer: 4,
+                ..flash
+            },
             SynthProfile::Tiny => Dims {
                 n_layer: 6,
                 n_embd: 256,
@@ -97,7 +100,11 @@ pub enum Gen {
     /// F32 `(center + sym_3(w))/64` (center 64 in v1).
     Norm { center: i64 },
     /// F32 `sym_bits(w)/2^shift`, minus `post_bias` on entries `HC..2HC` (v2).
-    Small { bits: u32, shift: i32, post_bias: Option<f32> },
+    Small {
+        bits: u32,
+        shift: i32,
+        post_bias: Option<f32>,
+    },
     /// F32 `(8 + w mod 8)/16`.
     HcScale,
     /// F32 tiered router bias (v2): +bias at 2 experts, −bias at 1, 0 elsewhere.
@@ -157,20 +164,47 @@ pub fn plan(profile: SynthProfile, rule: Rule) -> Vec<TensorPlan> {
     let zin = v2.then_some(h);
     let e = d.n_embd;
 
-    let f16w = |fan, gain, zero_in_hi| Gen::F16w { e: exponent(C_F16W, fan, gain), zero_in_hi };
-    let q8 = |fan, gain, mask| Gen::Q8_0 { e: exponent(C_Q8_0, fan, gain), qbits: 7, mask };
-    let reader = || Q8Mask { zero_in_hi: zin, ..Q8Mask::default() };
-    let writer = || Q8Mask { zero_out_lo: zin, ..Q8Mask::default() };
+    let f16w = |fan, gain, zero_in_hi| Gen::F16w {
+        e: exponent(C_F16W, fan, gain),
+        zero_in_hi,
+    };
+    let q8 = |fan, gain, mask| Gen::Q8_0 {
+        e: exponent(C_Q8_0, fan, gain),
+        qbits: 7,
+        mask,
+    };
+    let reader = || Q8Mask {
+        zero_in_hi: zin,
+        ..Q8Mask::default()
+    };
+    let writer = || Q8Mask {
+        zero_out_lo: zin,
+        ..Q8Mask::default()
+    };
     let norm = Gen::Norm { center: 64 };
-    let base = Gen::Small { bits: 4, shift: 4, post_bias: v2.then_some(8.5) };
+    let base = Gen::Small {
+        bits: 4,
+        shift: 4,
+        post_bias: v2.then_some(8.5),
+    };
 
     let mut out = Vec::new();
     let mut add = |name: String, ty, dims: &[u64], gen| {
-        out.push(TensorPlan { name, ty, dims: dims.to_vec(), gen });
+        out.push(TensorPlan {
+            name,
+            ty,
+            dims: dims.to_vec(),
+            gen,
+        });
     };
     use GgmlType::*;
 
-    add("token_embd.weight".into(), F16, &[e, d.n_vocab], f16w(1, 0, zin));
+    add(
+        "token_embd.weight".into(),
+        F16,
+        &[e, d.n_vocab],
+        f16w(1, 0, zin),
+    );
 
     for il in 0..d.n_layer {
         let r = d.ratio(il) as u64;
@@ -185,62 +219,217 @@ pub fn plan(profile: SynthProfile, rule: Rule) -> Vec<TensorPlan> {
         add(n("hc_attn_scale.weight"), F32, &[3], Gen::HcScale);
         add(n("hc_attn_base.weight"), F32, &[mix], base.clone());
         add(n("attn_norm.weight"), F32, &[e], norm.clone());
-        add(n("attn_q_a.weight"), Q8_0, &[e, d.lora_q], q8(e, 0, reader()));
+        add(
+            n("attn_q_a.weight"),
+            Q8_0,
+            &[e, d.lora_q],
+            q8(e, 0, reader()),
+        );
         add(n("attn_q_a_norm.weight"), F32, &[d.lora_q], norm.clone());
-        add(n("attn_q_b.weight"), Q8_0, &[d.lora_q, q_dim], q8(d.lora_q, 0, Q8Mask::default()));
-        add(n("attn_kv.weight"), Q8_0, &[e, d.head_dim], q8(e, 0, reader()));
+        add(
+            n("attn_q_b.weight"),
+            Q8_0,
+            &[d.lora_q, q_dim],
+            q8(d.lora_q, 0, Q8Mask::default()),
+        );
+        add(
+            n("attn_kv.weight"),
+            Q8_0,
+            &[e, d.head_dim],
+            q8(e, 0, reader()),
+        );
         add(n("attn_kv_a_norm.weight"), F32, &[d.head_dim], norm.clone());
-        add(n("attn_sinks.weight"), F32, &[d.n_head], Gen::Small { bits: 4, shift: 4, post_bias: None });
-        add(n("attn_output_a.weight"), Q8_0, &[group_dim, out_low], q8(group_dim, 1, Q8Mask::default()));
-        add(n("attn_output_b.weight"), Q8_0, &[out_low, e], q8(out_low, 1, writer()));
+        add(
+            n("attn_sinks.weight"),
+            F32,
+            &[d.n_head],
+            Gen::Small {
+                bits: 4,
+                shift: 4,
+                post_bias: None,
+            },
+        );
+        add(
+            n("attn_output_a.weight"),
+            Q8_0,
+            &[group_dim, out_low],
+            q8(group_dim, 1, Q8Mask::default()),
+        );
+        add(
+            n("attn_output_b.weight"),
+            Q8_0,
+            &[out_low, e],
+            q8(out_low, 1, writer()),
+        );
 
         if r != 0 {
             let w = coff * d.head_dim;
-            add(n("attn_compressor_ape.weight"), F16, &[w, r], f16w(1, -3, None));
-            add(n("attn_compressor_kv.weight"), F16, &[e, w], f16w(e, 0, zin));
-            add(n("attn_compressor_gate.weight"), F16, &[e, w], f16w(e, 0, zin));
-            add(n("attn_compressor_norm.weight"), F32, &[d.head_dim], norm.clone());
+            add(
+                n("attn_compressor_ape.weight"),
+                F16,
+                &[w, r],
+                f16w(1, -3, None),
+            );
+            add(
+                n("attn_compressor_kv.weight"),
+                F16,
+                &[e, w],
+                f16w(e, 0, zin),
+            );
+            add(
+                n("attn_compressor_gate.weight"),
+                F16,
+                &[e, w],
+                f16w(e, 0, zin),
+            );
+            add(
+                n("attn_compressor_norm.weight"),
+                F32,
+                &[d.head_dim],
+                norm.clone(),
+            );
         }
         if r == 4 {
             let iw = 2 * d.idx_head_dim;
-            add(n("indexer.attn_q_b.weight"), F16, &[d.lora_q, d.idx_heads * d.idx_head_dim], f16w(d.lora_q, 0, None));
-            add(n("indexer.proj.weight"), F16, &[e, d.idx_heads], f16w(e, 0, zin));
-            add(n("indexer_compressor_ape.weight"), F16, &[iw, 4], f16w(1, -3, None));
-            add(n("indexer_compressor_kv.weight"), F16, &[e, iw], f16w(e, 0, zin));
-            add(n("indexer_compressor_gate.weight"), F16, &[e, iw], f16w(e, 0, zin));
-            add(n("indexer_compressor_norm.weight"), F32, &[d.idx_head_dim], norm.clone());
+            add(
+                n("indexer.attn_q_b.weight"),
+                F16,
+                &[d.lora_q, d.idx_heads * d.idx_head_dim],
+                f16w(d.lora_q, 0, None),
+            );
+            add(
+                n("indexer.proj.weight"),
+                F16,
+                &[e, d.idx_heads],
+                f16w(e, 0, zin),
+            );
+            add(
+                n("indexer_compressor_ape.weight"),
+                F16,
+                &[iw, 4],
+                f16w(1, -3, None),
+            );
+            add(
+                n("indexer_compressor_kv.weight"),
+                F16,
+                &[e, iw],
+                f16w(e, 0, zin),
+            );
+            add(
+                n("indexer_compressor_gate.weight"),
+                F16,
+                &[e, iw],
+                f16w(e, 0, zin),
+            );
+            add(
+                n("indexer_compressor_norm.weight"),
+                F32,
+                &[d.idx_head_dim],
+                norm.clone(),
+            );
         }
 
         add(n("hc_ffn_fn.weight"), F16, &[hcd, mix], f16w(hcd, 0, None));
         add(n("hc_ffn_scale.weight"), F32, &[3], Gen::HcScale);
         add(n("hc_ffn_base.weight"), F32, &[mix], base.clone());
         add(n("ffn_norm.weight"), F32, &[e], norm.clone());
-        add(n("ffn_gate_inp.weight"), F16, &[e, d.n_expert], f16w(e, 0, zin));
+        add(
+            n("ffn_gate_inp.weight"),
+            F16,
+            &[e, d.n_expert],
+            f16w(e, 0, zin),
+        );
 
         let hash = il < d.hash_layers;
         if !hash {
-            let gen = if v2 { Gen::Tier { bias: 8.0 } } else { Gen::Small { bits: 4, shift: 8, post_bias: None } };
+            let gen = if v2 {
+                Gen::Tier { bias: 8.0 }
+            } else {
+                Gen::Small {
+                    bits: 4,
+                    shift: 8,
+                    post_bias: None,
+                }
+            };
             add(n("exp_probs_b.bias"), F32, &[d.n_expert], gen);
         }
         let (ff, ne) = (d.n_ff_exp, d.n_expert);
-        let iq2 = Gen::Iq2Xxs { e: exponent(C_IQ2_XXS, e, 2) };
-        add(n("ffn_gate_exps.weight"), IQ2_XXS, &[e, ff, ne], iq2.clone());
+        let iq2 = Gen::Iq2Xxs {
+            e: exponent(C_IQ2_XXS, e, 2),
+        };
+        add(
+            n("ffn_gate_exps.weight"),
+            IQ2_XXS,
+            &[e, ff, ne],
+            iq2.clone(),
+        );
         add(n("ffn_up_exps.weight"), IQ2_XXS, &[e, ff, ne], iq2);
-        add(n("ffn_down_exps.weight"), Q2_K, &[ff, e, ne], Gen::Q2K { e: exponent(C_Q2_K, ff, -3), zero_out_lo: zin });
-        add(n("ffn_gate_shexp.weight"), Q8_0, &[e, ff], q8(e, 2, reader()));
+        add(
+            n("ffn_down_exps.weight"),
+            Q2_K,
+            &[ff, e, ne],
+            Gen::Q2K {
+                e: exponent(C_Q2_K, ff, -3),
+                zero_out_lo: zin,
+            },
+        );
+        add(
+            n("ffn_gate_shexp.weight"),
+            Q8_0,
+            &[e, ff],
+            q8(e, 2, reader()),
+        );
         add(n("ffn_up_shexp.weight"), Q8_0, &[e, ff], q8(e, 2, reader()));
-        let down = Gen::Q8_0 { e: exponent(C_Q8_0, ff, -1), qbits: 5, mask: writer() };
+        let down = Gen::Q8_0 {
+            e: exponent(C_Q8_0, ff, -1),
+            qbits: 5,
+            mask: writer(),
+        };
         add(n("ffn_down_shexp.weight"), Q8_0, &[ff, e], down);
         if hash {
-            add(n("ffn_gate_tid2eid.weight"), I32, &[d.n_expert_used, d.n_vocab], Gen::Tid2Eid { n_expert: ne });
+            add(
+                n("ffn_gate_tid2eid.weight"),
+                I32,
+                &[d.n_expert_used, d.n_vocab],
+                Gen::Tid2Eid { n_expert: ne },
+            );
         }
     }
 
-    add("output_hc_base.weight".into(), F32, &[d.n_hc], Gen::Small { bits: 4, shift: 4, post_bias: None });
-    add("output_hc_fn.weight".into(), F16, &[d.hc_dim(), d.n_hc], f16w(d.hc_dim(), 0, None));
+    add(
+        "output_hc_base.weight".into(),
+        F32,
+        &[d.n_hc],
+        Gen::Small {
+            bits: 4,
+            shift: 4,
+            post_bias: None,
+        },
+    );
+    add(
+        "output_hc_fn.weight".into(),
+        F16,
+        &[d.hc_dim(), d.n_hc],
+        f16w(d.hc_dim(), 0, None),
+    );
     add("output_hc_scale.weight".into(), F32, &[1], Gen::HcScale);
-    add("output_norm.weight".into(), F32, &[e], Gen::Norm { center: if v2 { 96 } else { 64 } });
-    let out_mask = Q8Mask { hi: v2.then_some((h, 4, 1)), ..Q8Mask::default() };
-    add("output.weight".into(), Q8_0, &[e, d.n_vocab], q8(e, 2, out_mask));
+    add(
+        "output_norm.weight".into(),
+        F32,
+        &[e],
+        Gen::Norm {
+            center: if v2 { 96 } else { 64 },
+        },
+    );
+    let out_mask = Q8Mask {
+        hi: v2.then_some((h, 4, 1)),
+        ..Q8Mask::default()
+    };
+    add(
+        "output.weight".into(),
+        Q8_0,
+        &[e, d.n_vocab],
+        q8(e, 2, out_mask),
+    );
     out
 }

@@ -9,7 +9,8 @@ use super::layout::Dims;
 use super::{Rule, SynthError, SynthProfile};
 
 /// The embedded DeepSeek V4 tokenizer (see `data/tokenizer/README.md`).
-pub static TOKENIZER_JSON: &[u8] = include_bytes!("../../data/tokenizer/deepseek-v4-tokenizer.json");
+pub static TOKENIZER_JSON: &[u8] =
+    include_bytes!("../../data/tokenizer/deepseek-v4-tokenizer.json");
 
 /// Number of metadata entries written.
 pub const N_KV: u64 = 49;
@@ -30,20 +31,34 @@ pub fn vocab(n_vocab: usize) -> Result<Vocab, SynthError> {
     let mut tokens: Vec<Option<String>> = vec![None; n_vocab];
     let mut types = vec![1i32; n_vocab];
 
-    let model_vocab = json["model"]["vocab"].as_object().ok_or_else(|| bad("model.vocab is not an object"))?;
+    let model_vocab = json["model"]["vocab"]
+        .as_object()
+        .ok_or_else(|| bad("model.vocab is not an object"))?;
     for (text, id) in model_vocab {
-        let id = id.as_u64().ok_or_else(|| bad("model.vocab id is not an integer"))? as usize;
+        let id = id
+            .as_u64()
+            .ok_or_else(|| bad("model.vocab id is not an integer"))? as usize;
         if id < n_vocab {
             tokens[id] = Some(text.clone());
         }
     }
-    let added = json["added_tokens"].as_array().ok_or_else(|| bad("added_tokens is not an array"))?;
+    let added = json["added_tokens"]
+        .as_array()
+        .ok_or_else(|| bad("added_tokens is not an array"))?;
     for t in added {
-        let id = t["id"].as_u64().ok_or_else(|| bad("added token without id"))? as usize;
-        let content = t["content"].as_str().ok_or_else(|| bad("added token without content"))?;
+        let id = t["id"]
+            .as_u64()
+            .ok_or_else(|| bad("added token without id"))? as usize;
+        let content = t["content"]
+            .as_str()
+            .ok_or_else(|| bad("added token without content"))?;
         if id < n_vocab {
             tokens[id] = Some(content.to_string());
-            types[id] = if t["special"].as_bool() == Some(true) { 3 } else { 4 };
+            types[id] = if t["special"].as_bool() == Some(true) {
+                3
+            } else {
+                4
+            };
         }
     }
     let tokens = tokens
@@ -52,19 +67,27 @@ pub fn vocab(n_vocab: usize) -> Result<Vocab, SynthError> {
         .map(|(id, t)| t.ok_or_else(|| SynthError::Tokenizer(format!("no token for id {id}"))))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let merges = json["model"]["merges"].as_array().ok_or_else(|| bad("model.merges is not an array"))?;
+    let merges = json["model"]["merges"]
+        .as_array()
+        .ok_or_else(|| bad("model.merges is not an array"))?;
     let merges = merges
         .iter()
         .map(|m| match m {
             serde_json::Value::String(s) => Ok(s.clone()),
-            serde_json::Value::Array(p) if p.len() == 2 => {
-                Ok(format!("{} {}", p[0].as_str().unwrap_or_default(), p[1].as_str().unwrap_or_default()))
-            }
+            serde_json::Value::Array(p) if p.len() == 2 => Ok(format!(
+                "{} {}",
+                p[0].as_str().unwrap_or_default(),
+                p[1].as_str().unwrap_or_default()
+            )),
             _ => Err(bad("a merge is neither a string nor a pair")),
         })
         .collect::<Result<Vec<_>, _>>()?;
 
-    Ok(Vocab { tokens, types, merges })
+    Ok(Vocab {
+        tokens,
+        types,
+        merges,
+    })
 }
 
 /// `general.name` of a profile under a rule.
@@ -101,12 +124,24 @@ pub fn write_metadata(
     w::kv_u32(out, "deepseek4.attention.value_length", u(d.head_dim))?;
     w::kv_u32(out, "deepseek4.attention.q_lora_rank", u(d.lora_q))?;
     w::kv_u32(out, "deepseek4.attention.output_lora_rank", u(d.lora_o))?;
-    w::kv_u32(out, "deepseek4.attention.output_group_count", u(d.out_group))?;
+    w::kv_u32(
+        out,
+        "deepseek4.attention.output_group_count",
+        u(d.out_group),
+    )?;
     w::kv_u32(out, "deepseek4.attention.sliding_window", 128)?;
     w::kv_array_u32(out, "deepseek4.attention.compress_ratios", &ratios)?;
     w::kv_f32(out, "deepseek4.attention.compress_rope_freq_base", 160000.0)?;
-    w::kv_u32(out, "deepseek4.attention.indexer.head_count", u(d.idx_heads))?;
-    w::kv_u32(out, "deepseek4.attention.indexer.key_length", u(d.idx_head_dim))?;
+    w::kv_u32(
+        out,
+        "deepseek4.attention.indexer.head_count",
+        u(d.idx_heads),
+    )?;
+    w::kv_u32(
+        out,
+        "deepseek4.attention.indexer.key_length",
+        u(d.idx_head_dim),
+    )?;
     w::kv_u32(out, "deepseek4.attention.indexer.top_k", d.idx_top_k)?;
     w::kv_f32(out, "deepseek4.attention.layer_norm_rms_epsilon", eps)?;
     w::kv_u32(out, "deepseek4.rope.dimension_count", 64)?;

@@ -78,7 +78,13 @@ pub struct SynthOptions {
 impl SynthOptions {
     /// Defaults for `profile`: seed 1, the profile's default rule, dense, no progress bar.
     pub fn new(profile: SynthProfile) -> SynthOptions {
-        SynthOptions { profile, seed: 1, rule: profile.default_rule(), sparse: false, progress: false }
+        SynthOptions {
+            profile,
+            seed: 1,
+            rule: profile.default_rule(),
+            sparse: false,
+            progress: false,
+        }
     }
 }
 
@@ -132,13 +138,19 @@ fn padded(n: u64) -> u64 {
 
 /// Writes the synthetic model described by `opts` to `out`.
 pub fn write(opts: &SynthOptions, out: &Path) -> Result<SynthReport> {
-    let io_err = |source| SynthError::Io { path: out.to_path_buf(), source };
+    let io_err = |source| SynthError::Io {
+        path: out.to_path_buf(),
+        source,
+    };
     let vocab = meta::vocab(Dims::of(opts.profile).n_vocab as usize)?;
     let tensors = plan(opts.profile, opts.rule);
     let data_bytes: u64 = tensors.iter().map(|t| padded(t.n_bytes())).sum();
 
     let file = File::create(out).map_err(io_err)?;
-    let mut w = Counting { inner: BufWriter::with_capacity(8 << 20, file), n: 0 };
+    let mut w = Counting {
+        inner: BufWriter::with_capacity(8 << 20, file),
+        n: 0,
+    };
     let header_bytes = write_header(&mut w, opts, &vocab, &tensors).map_err(io_err)?;
 
     if opts.sparse {

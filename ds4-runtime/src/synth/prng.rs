@@ -9,7 +9,9 @@ const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// 64-bit FNV-1a of `bytes`.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01B3))
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01B3)
+    })
 }
 
 /// SplitMix64's output function.
@@ -28,7 +30,9 @@ pub struct Stream {
 impl Stream {
     /// The stream of `label` under `global_seed`.
     pub fn new(label: &str, global_seed: u64) -> Stream {
-        Stream { seed: fnv1a64(label.as_bytes()) ^ global_seed }
+        Stream {
+            seed: fnv1a64(label.as_bytes()) ^ global_seed,
+        }
     }
 
     /// The stream's seed (`FNV1a64(label) ^ global_seed`).
@@ -38,7 +42,9 @@ impl Stream {
 
     /// Word `i` (0-based).
     pub fn word(&self, i: u64) -> u64 {
-        mix(self.seed.wrapping_add((i.wrapping_add(1)).wrapping_mul(GOLDEN)))
+        mix(self
+            .seed
+            .wrapping_add((i.wrapping_add(1)).wrapping_mul(GOLDEN)))
     }
 
     /// Byte `n` of the little-endian byte stream of the words.
