@@ -27,7 +27,7 @@ pub fn e4m3_round(v: f32) -> f32 {
     // Largest code lo with value(lo) <= a (values are increasing in the code).
     let (mut lo, mut hi) = (0u8, 126u8);
     while lo < hi {
-        let mid = (lo + hi + 1) / 2;
+        let mid = (lo + hi).div_ceil(2);
         if e4m3_value(mid) <= a {
             lo = mid;
         } else {

@@ -5,6 +5,7 @@
 //! its own inverse.
 
 /// `1/√128` as ds4 writes it.
+#[allow(clippy::excessive_precision)]
 pub const SCALE: f32 = 0.088_388_347_648_318_45;
 
 /// Transforms `x` (exactly 128 values) in place.
@@ -73,6 +74,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the documented digits
     fn self_check_vector_from_model_md() {
         let mut z: Vec<f32> = (0..128).map(|i| (0.11 * i as f32).cos() - 0.2).collect();
         hadamard128(&mut z);

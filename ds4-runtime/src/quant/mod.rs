@@ -213,7 +213,7 @@ impl GgmlType {
     /// a whole number of blocks or the size does not fit in a u64.
     pub fn checked_bytes(self, elements: u64) -> Option<u64> {
         let be = self.block_elems() as u64;
-        if elements % be != 0 {
+        if !elements.is_multiple_of(be) {
             return None;
         }
         (elements / be).checked_mul(self.block_bytes() as u64)

@@ -111,7 +111,7 @@ mod tests {
         assert_eq!(scale_min(&s, 3), (0x04, 0x08));
         // j = 4: sc = (s[8] & 15) | (s[0] >> 6) << 4 = 0xA | 0x30; m = (s[8] >> 4) | (s[4] >> 6) << 4.
         assert_eq!(scale_min(&s, 4), (0x3A, 0x19));
-        assert_eq!(scale_min(&s, 7), (0x00 | (2 << 4), 0x0F | (3 << 4)));
+        assert_eq!(scale_min(&s, 7), (2 << 4, 0x0F | (3 << 4)));
     }
 
     #[test]

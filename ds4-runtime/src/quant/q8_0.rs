@@ -114,6 +114,7 @@ mod tests {
     use crate::quant::test_util::{random_f16_scale, Rng};
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the documented digits
     fn activation_examples_from_the_docs() {
         // FORMAT.md §3.7: x[i] = i - 12.7.
         let x: Vec<f32> = (0..32).map(|i| i as f32 - 12.7).collect();

@@ -78,7 +78,7 @@ impl Dims {
     pub fn ratio(&self, il: usize) -> u32 {
         match il {
             0 | 1 => 0,
-            _ if il % 2 == 0 => 4,
+            _ if il.is_multiple_of(2) => 4,
             _ => 128,
         }
     }
