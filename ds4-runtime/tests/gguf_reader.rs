@@ -115,6 +115,12 @@ fn tensors_are_zero_copy_views_at_aligned_offsets() {
     assert_eq!(q.row_bytes(), 68);
     assert!(f.tensor_data(q).iter().all(|&b| b == 7));
     assert!(f.tensor("absent").is_none());
+    // Typed zero-copy views (little-endian host, 32-byte aligned data).
+    let floats = f.tensor_f32(t).unwrap();
+    assert_eq!(floats.len(), 8);
+    assert_eq!(floats[0].to_bits(), u32::from_le_bytes([0, 1, 2, 3]));
+    assert!(f.tensor_f32(q).is_none());
+    assert!(f.tensor_i32(t).is_none());
 }
 
 #[test]

@@ -121,6 +121,14 @@ pub fn bind(file: &GgufFile, req: &[Required]) -> Result<Vec<Option<usize>>, Bin
     }
 
     if problems.is_empty() {
+        let extras = extra_tensors(file, req);
+        if !extras.is_empty() {
+            tracing::warn!(
+                count = extras.len(),
+                first = extras[0],
+                "tensors not used by the model"
+            );
+        }
         Ok(out)
     } else {
         Err(BindError { problems })

@@ -209,6 +209,17 @@ impl GgufFile {
         &self.bytes.as_slice()[t.offset as usize..(t.offset + t.n_bytes) as usize]
     }
 
+    /// An F32 tensor as `&[f32]`, zero-copy; `None` if `t` is not F32 or its
+    /// data is not 4-byte aligned (only possible with `general.alignment` < 4).
+    pub fn tensor_f32(&self, t: &TensorInfo) -> Option<&[f32]> {
+        (t.ty == GgmlType::F32).then(|| bytemuck::try_cast_slice(self.tensor_data(t)).ok())?
+    }
+
+    /// An I32 tensor as `&[i32]`, zero-copy, with the same conditions as [`Self::tensor_f32`].
+    pub fn tensor_i32(&self, t: &TensorInfo) -> Option<&[i32]> {
+        (t.ty == GgmlType::I32).then(|| bytemuck::try_cast_slice(self.tensor_data(t)).ok())?
+    }
+
     /// The whole file image.
     pub fn bytes(&self) -> &[u8] {
         self.bytes.as_slice()
