@@ -223,6 +223,20 @@ fn tiny_metadata_carries_the_tokenizer() {
 }
 
 #[test]
+fn tiny_rule_v1_matches_reference_sha256() {
+    // SYNTH.md's table: tiny under rule v1 (the rule flash4 uses) has its own hash.
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("synth-tiny-v1-seed1.gguf");
+    let opts = SynthOptions { rule: Rule::V1, ..SynthOptions::new(SynthProfile::Tiny) };
+    let report = synth::write(&opts, &path).unwrap();
+    assert_eq!(report.file_bytes, 127_308_000);
+    assert_eq!(
+        sha256_file(&path),
+        "18a1005a37094351bde4a65e76bc708fac2d1cfbcf94682a0c1a05f7d30e890b"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
 fn flash4_layout_matches_its_manifest() {
     // The 9.5 GB data is left as holes: names, shapes, offsets and sizes are what is compared.
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("synth-flash4-sparse.gguf");
