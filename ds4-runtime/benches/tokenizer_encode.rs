@@ -16,7 +16,10 @@ fn main() {
     std::env::set_var("RAYON_NUM_THREADS", "1");
     std::env::set_var("TOKENIZERS_PARALLELISM", "false");
 
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/text/promessi_sposi.txt");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/text/promessi_sposi.txt"
+    );
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) => {
@@ -47,7 +50,11 @@ fn main() {
     sorted.sort_by(f64::total_cmp);
     let (best, median) = (sorted[0], sorted[RUNS / 2]);
     println!("tokenizer_encode: {} bytes, {count} tokens", text.len());
-    println!("  first run {:.3} s ({:.2} MB/s, cold cache)", first, mb / first);
+    println!(
+        "  first run {:.3} s ({:.2} MB/s, cold cache)",
+        first,
+        mb / first
+    );
     println!("  best      {:.3} s ({:.2} MB/s)", best, mb / best);
     println!("  median    {:.3} s ({:.2} MB/s)", median, mb / median);
 }
