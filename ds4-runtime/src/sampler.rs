@@ -129,7 +129,8 @@ impl Sampler {
     /// Choose the next token from `logits` (one per vocabulary id).
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         let c = self.config;
-        if !(c.temperature > 0.0) {
+        // NaN counts as "not positive": greedy.
+        if c.temperature.is_nan() || c.temperature <= 0.0 {
             return argmax(logits);
         }
         let Some(max) = max_finite(logits) else {

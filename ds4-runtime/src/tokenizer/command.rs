@@ -44,7 +44,7 @@ pub fn run_tokenize(tok: &Tokenizer, input: &str, opts: &TokenizeOptions) -> Res
         };
         chat::render_prompt(tok, &chat_opts, input)
     } else {
-        tok.try_encode(input)?
+        tok.encode(input)
     };
     Ok(format_ids(&ids))
 }
