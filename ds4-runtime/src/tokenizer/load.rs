@@ -11,99 +11,102 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::added::{AddedToken, AddedTokens};
-use super::bpe::Bpe;
+use super::bpe::{Bpe, FastMap};
 use super::bytes::byte_to_char;
 use super::{
     Result, TokenizerError, EMBEDDED_JSON, TOKEN_TYPE_CONTROL, TOKEN_TYPE_NORMAL,
     TOKEN_TYPE_USER_DEFINED,
 };
 
+/// The parts of `tokenizer.json` this module reads.
+#[derive(Deserialize)]
+struct OfficialFile {
+    added_tokens: Vec<OfficialAdded>,
+    model: OfficialModel,
+}
+
+#[derive(Deserialize)]
+struct OfficialModel {
+    vocab: HashMap<String, u32>,
+    merges: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct OfficialAdded {
+    id: u32,
+    content: String,
+    #[serde(default)]
+    special: bool,
+    normalized: Option<bool>,
+}
+
+/// Only the added tokens (the rest of the file is skipped without being stored).
+#[derive(Deserialize)]
+struct OfficialAddedOnly {
+    added_tokens: Vec<OfficialAdded>,
+}
+
+fn load_error(e: serde_json::Error) -> TokenizerError {
+    TokenizerError::Load(format!("the embedded tokenizer.json: {e}"))
+}
+
 /// The official file as the arrays a GGUF carries: tokens (id = index), merges
 /// (`"A B"`) and token types (3 for special added tokens, 4 for other added tokens,
 /// 1 otherwise). Feeding them to [`Tokenizer::from_vocab`] rebuilds the official tokenizer.
+///
+/// [`Tokenizer::from_vocab`]: super::Tokenizer::from_vocab
 pub fn official_vocab_arrays() -> Result<(Vec<String>, Vec<String>, Vec<i32>)> {
-    let official: Value =
-        serde_json::from_str(EMBEDDED_JSON).map_err(|e| TokenizerError::Load(e.to_string()))?;
-    let bad =
-        |what: &str| TokenizerError::Load(format!("the embedded tokenizer.json has no {what}"));
+    let official: OfficialFile = serde_json::from_str(EMBEDDED_JSON).map_err(load_error)?;
 
     let mut tokens: Vec<Option<String>> = Vec::new();
     let mut types: Vec<i32> = Vec::new();
-    let mut place = |id: u64, text: &str, ty: i32| {
+    let mut place = |id: u32, text: String, ty: i32| {
         let i = id as usize;
         if tokens.len() <= i {
             tokens.resize(i + 1, None);
             types.resize(i + 1, TOKEN_TYPE_NORMAL);
         }
-        tokens[i] = Some(text.to_owned());
+        tokens[i] = Some(text);
         types[i] = ty;
     };
-    let vocab = official["model"]["vocab"]
-        .as_object()
-        .ok_or_else(|| bad("model.vocab"))?;
-    for (text, id) in vocab {
-        place(
-            id.as_u64().ok_or_else(|| bad("integer vocabulary ids"))?,
-            text,
-            TOKEN_TYPE_NORMAL,
-        );
+    for (text, id) in official.model.vocab {
+        place(id, text, TOKEN_TYPE_NORMAL);
     }
-    for token in official["added_tokens"]
-        .as_array()
-        .ok_or_else(|| bad("added_tokens"))?
-    {
-        let id = token["id"].as_u64().ok_or_else(|| bad("added token ids"))?;
-        let text = token["content"]
-            .as_str()
-            .ok_or_else(|| bad("added token contents"))?;
-        let special = token["special"].as_bool().unwrap_or(false);
-        place(
-            id,
-            text,
-            if special {
-                TOKEN_TYPE_CONTROL
-            } else {
-                TOKEN_TYPE_USER_DEFINED
-            },
-        );
+    for token in official.added_tokens {
+        let ty = if token.special {
+            TOKEN_TYPE_CONTROL
+        } else {
+            TOKEN_TYPE_USER_DEFINED
+        };
+        place(token.id, token.content, ty);
     }
     let tokens = tokens
         .into_iter()
         .collect::<Option<Vec<String>>>()
-        .ok_or_else(|| bad("dense id range"))?;
-
-    let merges = official["model"]["merges"]
-        .as_array()
-        .ok_or_else(|| bad("model.merges"))?
-        .iter()
-        .map(|m| m.as_str().map(str::to_owned))
-        .collect::<Option<Vec<String>>>()
-        .ok_or_else(|| bad("string merges"))?;
-    Ok((tokens, merges, types))
+        .ok_or_else(|| {
+            TokenizerError::Load("the embedded tokenizer.json leaves ids without a token".into())
+        })?;
+    Ok((tokens, official.model.merges, types))
 }
 
 /// `(special, normalized)` flags of the official file's added tokens, by spelling.
 fn official_added_flags() -> &'static HashMap<String, (bool, bool)> {
     static FLAGS: OnceLock<HashMap<String, (bool, bool)>> = OnceLock::new();
     FLAGS.get_or_init(|| {
-        let official: Value = serde_json::from_str(EMBEDDED_JSON).unwrap_or(Value::Null);
-        added_flags(&official)
+        // The file is compiled in and parsed by `official_vocab_arrays` in every
+        // test, so a parse failure here cannot go unnoticed; no flags then means
+        // every added token falls back to its GGUF type.
+        let added = serde_json::from_str::<OfficialAddedOnly>(EMBEDDED_JSON)
+            .map(|f| f.added_tokens)
+            .unwrap_or_default();
+        added
+            .into_iter()
+            .map(|t| (t.content, (t.special, t.normalized.unwrap_or(!t.special))))
+            .collect()
     })
-}
-
-fn added_flags(official: &Value) -> HashMap<String, (bool, bool)> {
-    let mut map = HashMap::new();
-    for token in official["added_tokens"].as_array().into_iter().flatten() {
-        if let Some(content) = token["content"].as_str() {
-            let special = token["special"].as_bool().unwrap_or(false);
-            let normalized = token["normalized"].as_bool().unwrap_or(!special);
-            map.insert(content.to_owned(), (special, normalized));
-        }
-    }
-    map
 }
 
 /// The tables encoding needs.
@@ -121,7 +124,7 @@ pub(super) fn build_tables(
     tokens: &[String],
     merges: &[String],
     token_types: Option<&[i32]>,
-    ids: &HashMap<String, u32>,
+    ids: &FastMap<String, u32>,
 ) -> Result<Tables> {
     let official = official_added_flags();
     let mut added = Vec::new();
@@ -151,17 +154,21 @@ pub(super) fn build_tables(
     }
 
     let mut triples = Vec::with_capacity(merges.len());
+    let mut joined = String::new();
     for (rank, merge) in merges.iter().enumerate() {
-        let bad = |why: &str| TokenizerError::Load(format!("merge {rank} {merge:?} {why}"));
+        let bad = |why: String| TokenizerError::Load(format!("merge {rank} {merge:?} {why}"));
         let (left, right) = merge
             .split_once(' ')
-            .ok_or_else(|| bad("is not two symbols separated by a space"))?;
+            .ok_or_else(|| bad("is not two symbols separated by a space".into()))?;
+        joined.clear();
+        joined.push_str(left);
+        joined.push_str(right);
         let id = |s: &str| {
             ids.get(s)
                 .copied()
-                .ok_or_else(|| bad(&format!("uses {s:?}, which is not in the vocabulary")))
+                .ok_or_else(|| bad(format!("uses {s:?}, which is not in the vocabulary")))
         };
-        triples.push((id(left)?, id(right)?, id(&format!("{left}{right}"))?));
+        triples.push((id(left)?, id(right)?, id(&joined)?));
     }
 
     Ok(Tables {

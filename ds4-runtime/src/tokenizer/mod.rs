@@ -33,8 +33,6 @@ pub use command::{run_tokenize, TokenizeOptions};
 pub use load::official_vocab_arrays;
 pub use stream::StreamDecoder;
 
-use std::collections::HashMap;
-
 use added::Segment;
 use bpe::FastMap;
 use bytes::ByteTable;
@@ -125,7 +123,7 @@ pub struct Tokenizer {
     token_bytes: Vec<u8>,
     byte_ends: Vec<u32>,
     /// Spelling → id; a later duplicate wins, as in ds4 (FORMAT.md §5.1).
-    ids: HashMap<String, u32>,
+    ids: FastMap<String, u32>,
     specials: SpecialIds,
 }
 
@@ -167,7 +165,7 @@ impl Tokenizer {
         let table = ByteTable::new();
         let mut token_bytes = Vec::new();
         let mut byte_ends = Vec::with_capacity(tokens.len());
-        let mut ids = HashMap::with_capacity(tokens.len());
+        let mut ids = FastMap::with_capacity_and_hasher(tokens.len(), Default::default());
         for (id, text) in tokens.iter().enumerate() {
             token_bytes.extend_from_slice(&table.token_bytes(text));
             byte_ends.push(token_bytes.len() as u32);
@@ -189,6 +187,8 @@ impl Tokenizer {
         };
 
         let tables = load::build_tables(tokens, merges, token_types, &ids)?;
+        // Build the shared Unicode class table now rather than in the first encode.
+        pretok::classes();
         Ok(Self {
             tables,
             tokens: tokens.to_vec(),

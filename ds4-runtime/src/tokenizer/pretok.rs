@@ -29,8 +29,8 @@ const NUMBER: u8 = 16;
 const SPACE: u8 = 32;
 const CJK: u8 = 64;
 
-/// Class bits of every code point (1.1 MB, built once).
-fn classes() -> &'static [u8] {
+/// Class bits of every code point (1.1 MB, built once, on first use).
+pub(super) fn classes() -> &'static [u8] {
     static TABLE: OnceLock<Vec<u8>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut table = vec![0u8; 0x11_0000];
