@@ -360,25 +360,29 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
 
 /// Kernels that update session state, run token by token in position order.
 fn stateful(ex: &mut CpuExecutor<'_>, l: &'static Launch, rows: usize) -> R<()> {
-    // Views of arena buffers and weights do not borrow the state, which is the only
-    // thing mutated here; split the executor accordingly.
-    let states: *mut Vec<Vec<f32>> = &mut ex.state.bufs;
-    let state_rows = ex.state.rows.clone();
-    // `io` reads arenas, weights and attributes only; the state buffers are reached
-    // exclusively through `states` below, never through `io`.
+    // The state buffers are moved out for the call so that the kernel can hold
+    // exclusive views of several of them while `io` reads arenas and weights.
+    let mut bufs = std::mem::take(&mut ex.state.bufs);
     let io = Io { ex: &*ex, l, rows };
-    let st = |i: usize| -> R<&mut Vec<f32>> {
-        // SAFETY: each state index is taken at most once per launch (distinct slots).
-        unsafe { (*states).get_mut(i).ok_or_else(|| format!("bad state slot {i}")) }
-    };
-    let pos0 = ex.pos0;
+    let result = stateful_call(&io, &mut bufs);
+    ex.state.bufs = bufs;
+    result
+}
+
+fn disjoint<const N: usize>(bufs: &mut [Vec<f32>], idx: [usize; N]) -> R<[&mut Vec<f32>; N]> {
+    bufs.get_disjoint_mut(idx).map_err(|e| format!("state slots {idx:?}: {e}"))
+}
+
+fn stateful_call(io: &Io<'_, '_>, bufs: &mut [Vec<f32>]) -> R<()> {
+    let (rows, pos0, l) = (io.rows, io.ex.pos0, io.l);
+    let state_rows = &io.ex.state.rows;
     match l.kernel {
         Kernel::KvPushRaw => {
             let kv = io.input::<f32>(0)?;
             let si = io.state_index(1)?;
             let hd = io.width(0)?;
             let cap = state_rows[si];
-            let raw = st(si)?;
+            let [raw] = disjoint(bufs, [si])?;
             for (t, row) in per_row(kv, rows).enumerate() {
                 cpu::attention::kv_push_raw(raw, cap, hd, pos0 + t, row);
             }
@@ -388,52 +392,50 @@ fn stateful(ex: &mut CpuExecutor<'_>, l: &'static Launch, rows: usize) -> R<()> 
             let (post, n_quant, eps) = (io.int("post")?, io.int("n_quant")?, io.float("eps")?);
             let (kv_t, sc_t) = (io.input::<f32>(0)?, io.input::<f32>(1)?);
             let (ape, norm) = (io.weight_req(2)?, io.weight_f32(3)?);
-            let (ik, is, ic, ir) = (io.state_index(4)?, io.state_index(5)?, io.state_index(6)?, io.state_index(7)?);
-            let (skv, ssc, comp) = (st(ik)? as *mut Vec<f32>, st(is)? as *mut Vec<f32>, st(ic)? as *mut Vec<f32>);
-            let table = st(ir)? as *const Vec<f32>;
+            let idx = [io.state_index(4)?, io.state_index(5)?, io.state_index(6)?, io.state_index(7)?];
+            let [skv, ssc, comp, table] = disjoint(bufs, idx)?;
+            let row_post = if post == 0 {
+                cpu::compressor::RowPost::Fp8 { n_quant }
+            } else {
+                cpu::compressor::RowPost::Qat
+            };
             for (t, (k, s)) in per_row(kv_t, rows).zip(per_row(sc_t, rows)).enumerate() {
-                let row_post = if post == 0 { cpu::compressor::RowPost::Fp8 { n_quant } } else { cpu::compressor::RowPost::Qat };
-                // SAFETY: four distinct state slots (the compiler never aliases them).
-                unsafe {
-                    let state = cpu::compressor::CompressorState { kv: &mut (*skv)[..], score: &mut (*ssc)[..] };
-                    cpu::compressor::compressor_update(
-                        k, s, ape, norm, state, &mut (*comp)[..], &(*table)[..], ratio, hd, n_rot, row_post,
-                        pos0 + t, eps,
-                    );
-                }
+                let state = cpu::compressor::CompressorState { kv: skv, score: ssc };
+                cpu::compressor::compressor_update(
+                    k, s, ape, norm, state, comp, table, ratio, hd, n_rot, row_post, pos0 + t, eps,
+                );
             }
         }
         Kernel::IndexerTopk => {
-            let (heads, hd, top_k, ratio) = (io.int("heads")?, io.int("head_dim")?, io.int("top_k")?, io.int("ratio")?);
+            let (heads, hd) = (io.int("heads")?, io.int("head_dim")?);
+            let (top_k, ratio) = (io.int("top_k")?, io.int("ratio")?);
             let (q, wts) = (io.input::<f32>(0)?, io.input::<f32>(1)?);
-            let rows_state = st(io.state_index(2)?)?;
+            let [index_rows] = disjoint(bufs, [io.state_index(2)?])?;
             let sel = io.output::<i32>(4)?;
             for (t, ((qr, w), s)) in per_row(q, rows).zip(per_row(wts, rows)).zip(per_row_mut(sel, rows)).enumerate() {
-                cpu::indexer::indexer_topk(qr, w, rows_state, heads, hd, top_k, ratio, pos0 + t, s);
+                cpu::indexer::indexer_topk(qr, w, index_rows, heads, hd, top_k, ratio, pos0 + t, s);
             }
         }
         Kernel::Attention => {
-            let (heads, hd, window, ratio) = (io.int("heads")?, io.int("head_dim")?, io.int("window")?, io.int("ratio")?);
+            let (heads, hd) = (io.int("heads")?, io.int("head_dim")?);
+            let (window, ratio) = (io.int("window")?, io.int("ratio")?);
             let (q, sinks) = (io.input::<f32>(0)?, io.weight_f32(1)?);
             let raw_i = io.state_index(2)?;
             let raw_cap = state_rows[raw_i];
-            let raw = st(raw_i)? as *const Vec<f32>;
-            let (comp, sel, out_i) = match ratio {
+            let (comp_i, sel, out_i) = match ratio {
                 0 => (None, None, 4),
-                4 => (Some(st(io.state_index(3)?)? as *const Vec<f32>), Some(io.input::<i32>(4)?), 6),
-                _ => (Some(st(io.state_index(3)?)? as *const Vec<f32>), None, 5),
+                4 => (Some(io.state_index(3)?), Some(io.input::<i32>(4)?), 6),
+                _ => (Some(io.state_index(3)?), None, 5),
             };
             let out = io.output::<f32>(out_i)?;
+            let raw: &[f32] = &bufs[raw_i];
+            let comp: Option<&[f32]> = comp_i.map(|c| &bufs[c][..]);
             let top_k = sel.map(|s| s.len() / rows.max(1)).unwrap_or(0);
             for (t, (qr, o)) in per_row(q, rows).zip(per_row_mut(out, rows)).enumerate() {
                 let sel_row = sel.map(|s| &s[t * top_k..(t + 1) * top_k]);
-                // SAFETY: read-only views of distinct state slots.
-                unsafe {
-                    cpu::attention::attention(
-                        qr, sinks, &(*raw)[..], raw_cap, window, comp.map(|c| &(*c)[..]), ratio, sel_row, heads, hd,
-                        pos0 + t, o,
-                    );
-                }
+                cpu::attention::attention(
+                    qr, sinks, raw, raw_cap, window, comp, ratio, sel_row, heads, hd, pos0 + t, o,
+                );
             }
         }
         k => return Err(format!("kernel {k:?} is not a state kernel")),
