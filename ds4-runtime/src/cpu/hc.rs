@@ -6,7 +6,7 @@
 //! flat index `4a+b`, row `a` = source stream, column `b` = destination stream).
 //! HC-post then rebuilds the state from the sublayer output and the residual state.
 
-use super::{f16_at, sigmoid};
+use super::{f16_row_to_f32, sigmoid};
 
 /// Number of HC streams.
 pub const N_HC: usize = 4;
@@ -121,9 +121,7 @@ pub fn hc_expand(x: &[f32], hc: &mut [f32]) {
 pub fn embed_f16(table: &[u8], n_embd: usize, token: u32, out: &mut [f32]) {
     debug_assert_eq!(out.len(), n_embd);
     let row = &table[token as usize * n_embd * 2..(token as usize + 1) * n_embd * 2];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = f16_at(row, i);
-    }
+    f16_row_to_f32(row, out);
 }
 
 #[cfg(test)]
