@@ -32,7 +32,7 @@ pub use matvec::{
 };
 pub use moe::{moe_down, moe_gate_up, moe_swiglu, swiglu};
 pub use norm::{head_rms_norm, rms_norm, rms_norm_plain};
-pub use rope::{rope_apply, rope_table_fill, rope_table_row, RopeParams};
+pub use rope::{rope_apply, rope_apply_rows, rope_table_fill, rope_table_row, RopeParams};
 pub use router::{router_hash, router_probs, router_topk};
 
 /// ds4's "minus infinity": a large finite sentinel (MODEL §0), not IEEE infinity.
