@@ -31,14 +31,36 @@ fn reads_metadata_with_typed_getters() {
     assert_eq!(f.get_str("general.architecture").unwrap(), "deepseek4");
     assert_eq!(f.get_u32("deepseek4.block_count").unwrap(), 43);
     assert_eq!(f.get_f32("deepseek4.expert_weights_scale").unwrap(), 1.5);
-    assert_eq!(f.get_f32("deepseek4.block_count").unwrap(), 43.0, "f32 getter accepts UINT32");
-    assert_eq!(f.get_f32("some.i32").unwrap(), -7.0, "f32 getter accepts INT32");
+    assert_eq!(
+        f.get_f32("deepseek4.block_count").unwrap(),
+        43.0,
+        "f32 getter accepts UINT32"
+    );
+    assert_eq!(
+        f.get_f32("some.i32").unwrap(),
+        -7.0,
+        "f32 getter accepts INT32"
+    );
     assert_eq!(f.get_u64("deepseek4.context_length").unwrap(), 1 << 20);
-    assert_eq!(f.get_u64("deepseek4.block_count").unwrap(), 43, "u64 getter accepts UINT32");
+    assert_eq!(
+        f.get_u64("deepseek4.block_count").unwrap(),
+        43,
+        "u64 getter accepts UINT32"
+    );
     assert!(f.get_bool("deepseek4.expert_weights_norm").unwrap());
-    assert_eq!(f.get_u32_array("deepseek4.attention.compress_ratios").unwrap(), vec![0, 0, 4, 128]);
-    assert_eq!(f.get_f32_array("deepseek4.swiglu_clamp_exp").unwrap(), vec![10.0, 10.0]);
-    assert_eq!(f.get_str_array("tokenizer.ggml.tokens").unwrap(), vec!["a", "bé", ""]);
+    assert_eq!(
+        f.get_u32_array("deepseek4.attention.compress_ratios")
+            .unwrap(),
+        vec![0, 0, 4, 128]
+    );
+    assert_eq!(
+        f.get_f32_array("deepseek4.swiglu_clamp_exp").unwrap(),
+        vec![10.0, 10.0]
+    );
+    assert_eq!(
+        f.get_str_array("tokenizer.ggml.tokens").unwrap(),
+        vec!["a", "bé", ""]
+    );
     assert_eq!(f.get_i32_array("neg.ratios").unwrap(), vec![0, -4]);
     match f.get("deepseek4.attention.compress_ratios") {
         Some(Value::Array(a)) => {
@@ -59,8 +81,14 @@ fn getters_name_key_and_types_on_mismatch() {
     );
     let e = f.get_u32("some.i32").unwrap_err();
     assert!(matches!(e, GgufError::WrongType { .. }), "{e}");
-    let e = f.get_str_array("deepseek4.attention.compress_ratios").unwrap_err();
-    assert!(e.to_string().contains("has type ARRAY of UINT32, expected ARRAY of STRING"), "{e}");
+    let e = f
+        .get_str_array("deepseek4.attention.compress_ratios")
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("has type ARRAY of UINT32, expected ARRAY of STRING"),
+        "{e}"
+    );
     let e = f.get_bool("nope").unwrap_err();
     assert_eq!(e.to_string(), "required metadata key is missing: nope");
     let e = f.get_u32_array("neg.ratios").unwrap_err();
@@ -74,7 +102,10 @@ fn tensors_are_zero_copy_views_at_aligned_offsets() {
     let f = GgufFile::from_bytes(sample()).unwrap();
     assert_eq!(f.tensors().len(), 3);
     let t = f.tensor("w.f32").unwrap();
-    assert_eq!((t.dims.clone(), t.ty, t.n_bytes), (vec![4, 2], GgmlType::F32, 32));
+    assert_eq!(
+        (t.dims.clone(), t.ty, t.n_bytes),
+        (vec![4, 2], GgmlType::F32, 32)
+    );
     assert_eq!(t.offset % 32, 0);
     assert_eq!(t.offset, f.data_start());
     assert_eq!(f.tensor_data(t), (0..32).collect::<Vec<u8>>().as_slice());
@@ -84,6 +115,12 @@ fn tensors_are_zero_copy_views_at_aligned_offsets() {
     assert_eq!(q.row_bytes(), 68);
     assert!(f.tensor_data(q).iter().all(|&b| b == 7));
     assert!(f.tensor("absent").is_none());
+    // Typed zero-copy views (little-endian host, 32-byte aligned data).
+    let floats = f.tensor_f32(t).unwrap();
+    assert_eq!(floats.len(), 8);
+    assert_eq!(floats[0].to_bits(), u32::from_le_bytes([0, 1, 2, 3]));
+    assert!(f.tensor_f32(q).is_none());
+    assert!(f.tensor_i32(t).is_none());
 }
 
 #[test]
@@ -135,7 +172,13 @@ fn bind_reports_every_mismatch_at_once() {
         optional,
     };
 
-    let ok = bind(&f, &[req("w.f32", GgmlType::F32, &[4, 2], false), req("opt", GgmlType::F32, &[1], true)]);
+    let ok = bind(
+        &f,
+        &[
+            req("w.f32", GgmlType::F32, &[4, 2], false),
+            req("opt", GgmlType::F32, &[1], true),
+        ],
+    );
     assert_eq!(ok.unwrap(), vec![Some(0), None]);
 
     let e = bind(
@@ -151,9 +194,19 @@ fn bind_reports_every_mismatch_at_once() {
     assert_eq!(
         e.problems,
         vec![
-            BindProblem::WrongType { name: "w.f32".into(), expected: GgmlType::F16, found: GgmlType::F32 },
-            BindProblem::WrongShape { name: "w.q8".into(), expected: vec![32, 2], found: vec![64] },
-            BindProblem::Missing { name: "gone".into() },
+            BindProblem::WrongType {
+                name: "w.f32".into(),
+                expected: GgmlType::F16,
+                found: GgmlType::F32
+            },
+            BindProblem::WrongShape {
+                name: "w.q8".into(),
+                expected: vec![32, 2],
+                found: vec![64]
+            },
+            BindProblem::Missing {
+                name: "gone".into()
+            },
         ]
     );
     let msg = e.to_string();

@@ -27,20 +27,39 @@ pub enum BindProblem {
     /// A required tensor is absent.
     Missing { name: String },
     /// Present with another storage type.
-    WrongType { name: String, expected: GgmlType, found: GgmlType },
+    WrongType {
+        name: String,
+        expected: GgmlType,
+        found: GgmlType,
+    },
     /// Present with another shape.
-    WrongShape { name: String, expected: Vec<u64>, found: Vec<u64> },
+    WrongShape {
+        name: String,
+        expected: Vec<u64>,
+        found: Vec<u64>,
+    },
 }
 
 impl std::fmt::Display for BindProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BindProblem::Missing { name } => write!(f, "tensor {name} is missing"),
-            BindProblem::WrongType { name, expected, found } => {
+            BindProblem::WrongType {
+                name,
+                expected,
+                found,
+            } => {
                 write!(f, "tensor {name} has type {found}, expected {expected}")
             }
-            BindProblem::WrongShape { name, expected, found } => {
-                write!(f, "tensor {name} has shape {found:?}, expected {expected:?}")
+            BindProblem::WrongShape {
+                name,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "tensor {name} has shape {found:?}, expected {expected:?}"
+                )
             }
         }
     }
@@ -55,7 +74,11 @@ pub struct BindError {
 
 impl std::fmt::Display for BindError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} tensor mismatch(es) against the expected model layout:", self.problems.len())?;
+        write!(
+            f,
+            "{} tensor mismatch(es) against the expected model layout:",
+            self.problems.len()
+        )?;
         for p in &self.problems {
             write!(f, "\n  {p}")?;
         }
@@ -72,14 +95,20 @@ pub fn bind(file: &GgufFile, req: &[Required]) -> Result<Vec<Option<usize>>, Bin
     for r in req {
         let Some(i) = file.tensor_index(&r.name) else {
             if !r.optional {
-                problems.push(BindProblem::Missing { name: r.name.clone() });
+                problems.push(BindProblem::Missing {
+                    name: r.name.clone(),
+                });
             }
             out.push(None);
             continue;
         };
         let t = &file.tensors()[i];
         if t.ty != r.ty {
-            problems.push(BindProblem::WrongType { name: r.name.clone(), expected: r.ty, found: t.ty });
+            problems.push(BindProblem::WrongType {
+                name: r.name.clone(),
+                expected: r.ty,
+                found: t.ty,
+            });
         }
         if t.dims != r.dims {
             problems.push(BindProblem::WrongShape {
@@ -92,6 +121,14 @@ pub fn bind(file: &GgufFile, req: &[Required]) -> Result<Vec<Option<usize>>, Bin
     }
 
     if problems.is_empty() {
+        let extras = extra_tensors(file, req);
+        if !extras.is_empty() {
+            tracing::warn!(
+                count = extras.len(),
+                first = extras[0],
+                "tensors not used by the model"
+            );
+        }
         Ok(out)
     } else {
         Err(BindError { problems })

@@ -10,11 +10,16 @@ use super::{Array, GgufError, GgufFile, Value, ValueType};
 
 impl GgufFile {
     fn require(&self, key: &str) -> Result<&Value, GgufError> {
-        self.get(key).ok_or_else(|| GgufError::MissingKey { key: key.into() })
+        self.get(key)
+            .ok_or_else(|| GgufError::MissingKey { key: key.into() })
     }
 
-    fn array_of(&self, key: &str, accept: &[ValueType], expected: &'static str)
-        -> Result<&Array, GgufError> {
+    fn array_of(
+        &self,
+        key: &str,
+        accept: &[ValueType],
+        expected: &'static str,
+    ) -> Result<&Array, GgufError> {
         match self.require(key)? {
             Value::Array(a) if accept.contains(&a.elem) => Ok(a),
             v => Err(wrong(key, v, expected)),
@@ -67,14 +72,21 @@ impl GgufFile {
 
     /// An ARRAY of UINT32, or of INT32 with no negative element (`compress_ratios`).
     pub fn get_u32_array(&self, key: &str) -> Result<Vec<u32>, GgufError> {
-        let a = self.array_of(key, &[ValueType::U32, ValueType::I32], "ARRAY of UINT32 or INT32")?;
+        let a = self.array_of(
+            key,
+            &[ValueType::U32, ValueType::I32],
+            "ARRAY of UINT32 or INT32",
+        )?;
         let raw = self.fixed_elems(a, 4);
         let mut out = Vec::with_capacity(a.len as usize);
         for (i, b) in raw.chunks_exact(4).enumerate() {
             let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             if a.elem == ValueType::I32 && (v as i32) < 0 {
                 let detail = format!("element {i} is negative ({})", v as i32);
-                return Err(GgufError::OutOfRange { key: key.into(), detail });
+                return Err(GgufError::OutOfRange {
+                    key: key.into(),
+                    detail,
+                });
             }
             out.push(v);
         }
@@ -85,15 +97,24 @@ impl GgufFile {
     pub fn get_i32_array(&self, key: &str) -> Result<Vec<i32>, GgufError> {
         let a = self.array_of(key, &[ValueType::I32], "ARRAY of INT32")?;
         let raw = self.fixed_elems(a, 4);
-        Ok(raw.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        Ok(raw
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
     }
 
     /// An ARRAY of FLOAT32 or FLOAT64, as f32.
     pub fn get_f32_array(&self, key: &str) -> Result<Vec<f32>, GgufError> {
-        let a = self.array_of(key, &[ValueType::F32, ValueType::F64], "ARRAY of FLOAT32 or FLOAT64")?;
+        let a = self.array_of(
+            key,
+            &[ValueType::F32, ValueType::F64],
+            "ARRAY of FLOAT32 or FLOAT64",
+        )?;
         Ok(if a.elem == ValueType::F32 {
             let raw = self.fixed_elems(a, 4);
-            raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+            raw.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
         } else {
             let raw = self.fixed_elems(a, 8);
             raw.chunks_exact(8)
@@ -147,7 +168,12 @@ impl GgufFile {
                     let len = c.u64(&what)?;
                     let start = c.pos();
                     skip_elems(&mut c, elem, len)?;
-                    Value::Array(Array { elem, len, start, end: c.pos() })
+                    Value::Array(Array {
+                        elem,
+                        len,
+                        start,
+                        end: c.pos(),
+                    })
                 }
             });
         }
@@ -190,5 +216,9 @@ fn skip_elems(c: &mut Cursor, elem: ValueType, len: u64) -> Result<(), GgufError
 }
 
 fn wrong(key: &str, v: &Value, expected: &'static str) -> GgufError {
-    GgufError::WrongType { key: key.into(), found: v.type_name(), expected }
+    GgufError::WrongType {
+        key: key.into(),
+        found: v.type_name(),
+        expected,
+    }
 }

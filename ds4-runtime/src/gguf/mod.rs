@@ -118,7 +118,10 @@ impl GgufFile {
     /// mmap-based model loader does); a concurrent writer could change tensor
     /// bytes under us but cannot break the header checks already done.
     pub fn open(path: &Path) -> Result<GgufFile, GgufError> {
-        let io = |source| GgufError::Io { path: path.to_path_buf(), source };
+        let io = |source| GgufError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
 
@@ -204,6 +207,17 @@ impl GgufFile {
     /// If `t` does not come from this file's directory (its extent is then unchecked).
     pub fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
         &self.bytes.as_slice()[t.offset as usize..(t.offset + t.n_bytes) as usize]
+    }
+
+    /// An F32 tensor as `&[f32]`, zero-copy; `None` if `t` is not F32 or its
+    /// data is not 4-byte aligned (only possible with `general.alignment` < 4).
+    pub fn tensor_f32(&self, t: &TensorInfo) -> Option<&[f32]> {
+        (t.ty == GgmlType::F32).then(|| bytemuck::try_cast_slice(self.tensor_data(t)).ok())?
+    }
+
+    /// An I32 tensor as `&[i32]`, zero-copy, with the same conditions as [`Self::tensor_f32`].
+    pub fn tensor_i32(&self, t: &TensorInfo) -> Option<&[i32]> {
+        (t.ty == GgmlType::I32).then(|| bytemuck::try_cast_slice(self.tensor_data(t)).ok())?
     }
 
     /// The whole file image.

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use super::error::GgufError;
 use super::value::{Array, Value, ValueType};
-use super::{TensorInfo, DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_DIMS, MAX_NAME_LEN};
+use super::{
+    TensorInfo, DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_DIMS, MAX_NAME_LEN,
+};
 use crate::quant::GgmlType;
 
 /// `GGUF` read as a little-endian u32.
@@ -88,8 +90,13 @@ impl<'a> Cursor<'a> {
         let len_at = self.pos();
         let len = self.u64(&|| format!("length of {}", what()))?;
         let at = self.pos();
-        let b = self.bytes(len, &|| format!("{} (declared length {len} at byte {len_at})", what()))?;
-        std::str::from_utf8(b).map_err(|_| GgufError::InvalidUtf8 { what: what(), offset: at })
+        let b = self.bytes(len, &|| {
+            format!("{} (declared length {len} at byte {len_at})", what())
+        })?;
+        std::str::from_utf8(b).map_err(|_| GgufError::InvalidUtf8 {
+            what: what(),
+            offset: at,
+        })
     }
 }
 
@@ -121,12 +128,29 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
     let (mut tensors, tensor_index, info_offsets) = parse_tensor_infos(&mut c, n_tensors)?;
 
     let data_start = align_up(c.pos(), alignment).ok_or_else(|| GgufError::BadAlignment {
-        reason: format!("aligning the data section start {} to {alignment} overflows", c.pos()),
+        reason: format!(
+            "aligning the data section start {} to {alignment} overflows",
+            c.pos()
+        ),
         offset: c.pos(),
     })?;
-    place_tensors(&mut tensors, &info_offsets, data_start, alignment, buf.len() as u64)?;
+    place_tensors(
+        &mut tensors,
+        &info_offsets,
+        data_start,
+        alignment,
+        buf.len() as u64,
+    )?;
 
-    Ok(Parsed { version, alignment, data_start, metadata, key_index, tensors, tensor_index })
+    Ok(Parsed {
+        version,
+        alignment,
+        data_start,
+        metadata,
+        key_index,
+        tensors,
+        tensor_index,
+    })
 }
 
 /// `v` rounded up to a multiple of `a` (a power of two), or `None` on overflow.
@@ -157,13 +181,23 @@ fn parse_metadata(c: &mut Cursor, n_kv: u64, n_tensors: u64) -> Result<Metadata,
         let key_at = c.pos();
         let key = c.string(&|| format!("metadata key #{i}"))?;
         if key.is_empty() {
-            return Err(GgufError::EmptyKey { index: i, offset: key_at });
+            return Err(GgufError::EmptyKey {
+                index: i,
+                offset: key_at,
+            });
         }
         if key.contains('\0') {
-            return Err(GgufError::NulInName { what: "metadata key", name: key.into(), offset: key_at });
+            return Err(GgufError::NulInName {
+                what: "metadata key",
+                name: key.into(),
+                offset: key_at,
+            });
         }
         if index.contains_key(key) {
-            return Err(GgufError::DuplicateKey { key: key.into(), offset: key_at });
+            return Err(GgufError::DuplicateKey {
+                key: key.into(),
+                offset: key_at,
+            });
         }
 
         let type_at = c.pos();
@@ -189,7 +223,9 @@ fn check_alignment(value: &Value, offset: u64) -> Result<u64, GgufError> {
     let reason = match value {
         Value::U32(0) => "value is 0".to_string(),
         Value::U32(a) if !a.is_power_of_two() => format!("{a} is not a power of two"),
-        Value::U32(a) if *a as u64 > MAX_ALIGNMENT => format!("{a} exceeds the cap of {MAX_ALIGNMENT}"),
+        Value::U32(a) if *a as u64 > MAX_ALIGNMENT => {
+            format!("{a} exceeds the cap of {MAX_ALIGNMENT}")
+        }
         Value::U32(a) => return Ok(*a as u64),
         v => format!("has type {}, expected UINT32", v.type_name()),
     };
@@ -214,7 +250,13 @@ fn read_value(c: &mut Cursor, key: &str, ty: ValueType, depth: u32) -> Result<Va
             match c.u8(&what)? {
                 0 => Value::Bool(false),
                 1 => Value::Bool(true),
-                value => return Err(GgufError::BadBool { key: key.into(), value, offset: at }),
+                value => {
+                    return Err(GgufError::BadBool {
+                        key: key.into(),
+                        value,
+                        offset: at,
+                    })
+                }
             }
         }
         ValueType::String => Value::String(c.string(&what)?.to_string()),
@@ -226,7 +268,11 @@ fn read_value(c: &mut Cursor, key: &str, ty: ValueType, depth: u32) -> Result<Va
 fn walk_array(c: &mut Cursor, key: &str, depth: u32) -> Result<Array, GgufError> {
     let at = c.pos();
     if depth > MAX_ARRAY_DEPTH {
-        return Err(GgufError::ArrayTooDeep { key: key.into(), max: MAX_ARRAY_DEPTH, offset: at });
+        return Err(GgufError::ArrayTooDeep {
+            key: key.into(),
+            max: MAX_ARRAY_DEPTH,
+            offset: at,
+        });
     }
     let type_id = c.u32(&|| format!("element type of array {key:?}"))?;
     let elem = ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType {
@@ -237,7 +283,9 @@ fn walk_array(c: &mut Cursor, key: &str, depth: u32) -> Result<Array, GgufError>
     let len_at = c.pos();
     let len = c.u64(&|| format!("length of array {key:?}"))?;
 
-    let min_elem = elem.fixed_size().unwrap_or(if elem == ValueType::String { 8 } else { 12 });
+    let min_elem = elem
+        .fixed_size()
+        .unwrap_or(if elem == ValueType::String { 8 } else { 12 });
     if len > c.remaining() / min_elem {
         return Err(GgufError::CountTooLarge {
             field: format!("length of array {key:?}"),
@@ -269,7 +317,12 @@ fn walk_array(c: &mut Cursor, key: &str, depth: u32) -> Result<Array, GgufError>
             c.bytes(len * min_elem, &|| format!("elements of array {key:?}"))?;
         }
     }
-    Ok(Array { elem, len, start, end: c.pos() })
+    Ok(Array {
+        elem,
+        len,
+        start,
+        end: c.pos(),
+    })
 }
 
 /// Tensor infos, name index, and the file offset of each tensor's data-offset field.
@@ -293,13 +346,24 @@ fn parse_tensor_infos(c: &mut Cursor, n_tensors: u64) -> Result<Directory, GgufE
         let name = c.string(&|| format!("name of tensor #{i}"))?;
         if name.is_empty() || name.len() >= MAX_NAME_LEN {
             let reason = format!("length {} is outside 1..{MAX_NAME_LEN}", name.len());
-            return Err(GgufError::BadTensorName { index: i, reason, offset: at });
+            return Err(GgufError::BadTensorName {
+                index: i,
+                reason,
+                offset: at,
+            });
         }
         if name.contains('\0') {
-            return Err(GgufError::NulInName { what: "tensor name", name: name.into(), offset: at });
+            return Err(GgufError::NulInName {
+                what: "tensor name",
+                name: name.into(),
+                offset: at,
+            });
         }
         if index.contains_key(name) {
-            return Err(GgufError::DuplicateTensor { name: name.into(), offset: at });
+            return Err(GgufError::DuplicateTensor {
+                name: name.into(),
+                offset: at,
+            });
         }
 
         let (t, off_at) = read_tensor_info(c, name)?;
@@ -315,14 +379,22 @@ fn read_tensor_info(c: &mut Cursor, name: &str) -> Result<(TensorInfo, u64), Ggu
     let dims_at = c.pos();
     let n_dims = c.u32(&|| format!("n_dims of tensor {name:?}"))?;
     if n_dims == 0 || n_dims > MAX_DIMS {
-        return Err(GgufError::BadDimCount { name: name.into(), n_dims, offset: dims_at });
+        return Err(GgufError::BadDimCount {
+            name: name.into(),
+            n_dims,
+            offset: dims_at,
+        });
     }
     let mut dims = Vec::with_capacity(n_dims as usize);
     for axis in 0..n_dims as usize {
         let at = c.pos();
         let d = c.u64(&|| format!("dimension {axis} of tensor {name:?}"))?;
         if d == 0 {
-            return Err(GgufError::ZeroDim { name: name.into(), axis, offset: at });
+            return Err(GgufError::ZeroDim {
+                name: name.into(),
+                axis,
+                offset: at,
+            });
         }
         dims.push(d);
     }
@@ -341,7 +413,10 @@ fn read_tensor_info(c: &mut Cursor, name: &str) -> Result<(TensorInfo, u64), Ggu
         ty: ty.name().into(),
         offset: dims_at,
     };
-    let elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).ok_or_else(overflow)?;
+    let elements = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(overflow)?;
     let block = ty.block_elems() as u64;
     if dims[0] % block != 0 {
         return Err(GgufError::PartialBlock {
@@ -352,12 +427,24 @@ fn read_tensor_info(c: &mut Cursor, name: &str) -> Result<(TensorInfo, u64), Ggu
             offset: dims_at,
         });
     }
-    let n_bytes = ty.checked_bytes(elements).filter(|&b| b <= i64::MAX as u64).ok_or_else(overflow)?;
+    let n_bytes = ty
+        .checked_bytes(elements)
+        .filter(|&b| b <= i64::MAX as u64)
+        .ok_or_else(overflow)?;
 
     let off_at = c.pos();
     let rel = c.u64(&|| format!("data offset of tensor {name:?}"))?;
     // The absolute offset is filled in by `place_tensors`; keep the relative one for now.
-    Ok((TensorInfo { name: name.into(), dims, ty, offset: rel, n_bytes }, off_at))
+    Ok((
+        TensorInfo {
+            name: name.into(),
+            dims,
+            ty,
+            offset: rel,
+            n_bytes,
+        },
+        off_at,
+    ))
 }
 
 /// Turns relative offsets into absolute ones and checks alignment, bounds and overlap.

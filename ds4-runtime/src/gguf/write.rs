@@ -105,7 +105,8 @@ pub fn tensor_info(
 ) -> io::Result<()> {
     string(w, name)?;
     w.write_all(&(dims.len() as u32).to_le_bytes())?;
-    dims.iter().try_for_each(|d| w.write_all(&d.to_le_bytes()))?;
+    dims.iter()
+        .try_for_each(|d| w.write_all(&d.to_le_bytes()))?;
     w.write_all(&ty.id().to_le_bytes())?;
     w.write_all(&rel_offset.to_le_bytes())
 }

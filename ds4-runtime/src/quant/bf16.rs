@@ -20,7 +20,10 @@ pub fn f32_to_bf16(x: f32) -> u16 {
 /// # Panics
 /// If `row` is shorter than `2 · out.len()` bytes.
 pub fn dequantize_row(row: &[u8], out: &mut [f32]) {
-    assert!(row.len() >= 2 * out.len(), "bf16::dequantize_row: short row");
+    assert!(
+        row.len() >= 2 * out.len(),
+        "bf16::dequantize_row: short row"
+    );
     for (b, o) in row.chunks_exact(2).zip(out.iter_mut()) {
         *o = bf16_to_f32(u16::from_le_bytes([b[0], b[1]]));
     }

@@ -11,7 +11,10 @@ use super::f16_to_f32;
 /// # Panics
 /// If `wrow` is shorter than `2 · x.len()` bytes.
 pub fn vec_dot_f32(wrow: &[u8], x: &[f32]) -> f32 {
-    assert!(wrow.len() >= 2 * x.len(), "f16::vec_dot_f32: row shorter than activation");
+    assert!(
+        wrow.len() >= 2 * x.len(),
+        "f16::vec_dot_f32: row shorter than activation"
+    );
 
     let mut acc = 0.0f32;
     for (w, &v) in wrow.chunks_exact(2).zip(x) {
@@ -25,7 +28,10 @@ pub fn vec_dot_f32(wrow: &[u8], x: &[f32]) -> f32 {
 /// # Panics
 /// If `wrow` is shorter than `2 · out.len()` bytes.
 pub fn dequantize_row(wrow: &[u8], out: &mut [f32]) {
-    assert!(wrow.len() >= 2 * out.len(), "f16::dequantize_row: short row");
+    assert!(
+        wrow.len() >= 2 * out.len(),
+        "f16::dequantize_row: short row"
+    );
     for (w, o) in wrow.chunks_exact(2).zip(out.iter_mut()) {
         *o = f16_to_f32(u16::from_le_bytes([w[0], w[1]]));
     }
@@ -53,7 +59,9 @@ mod tests {
         assert_eq!(got.to_bits(), seq.to_bits());
 
         let reference: f64 = (0..n).map(|i| f16_to_f32(w[i]) as f64 * x[i] as f64).sum();
-        let scale: f64 = (0..n).map(|i| (f16_to_f32(w[i]) as f64 * x[i] as f64).abs()).sum();
+        let scale: f64 = (0..n)
+            .map(|i| (f16_to_f32(w[i]) as f64 * x[i] as f64).abs())
+            .sum();
         assert!((got as f64 - reference).abs() <= 1e-5 * scale);
     }
 }

@@ -7,6 +7,10 @@
 /// E2M1 magnitudes by code 0..7.
 pub const E2M1_VALUES: [f32; 8] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0];
 
+/// Smallest block amax: `6·2^-126`, ds4's literal `7.052966104933725e-38`.
+#[allow(clippy::excessive_precision)]
+const AMAX_FLOOR: f32 = 7.052966104933725e-38;
+
 /// Rounds `v` to the nearest E2M1 value (saturating at ±6, ties to the even code).
 pub fn e2m1_round(v: f32) -> f32 {
     let sign = if v < 0.0 { -1.0 } else { 1.0 };
@@ -29,9 +33,17 @@ pub fn e2m1_round(v: f32) -> f32 {
 /// # Panics
 /// If `x.len()` is not a multiple of 32.
 pub fn quantize_row(x: &mut [f32]) {
-    assert_eq!(x.len() % 32, 0, "fp4::quantize_row: length {} not a multiple of 32", x.len());
+    assert_eq!(
+        x.len() % 32,
+        0,
+        "fp4::quantize_row: length {} not a multiple of 32",
+        x.len()
+    );
     for blk in x.chunks_exact_mut(32) {
-        let amax = blk.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(7.052966104933725e-38);
+        let amax = blk
+            .iter()
+            .fold(0.0f32, |m, v| m.max(v.abs()))
+            .max(AMAX_FLOOR);
         let scale = 2f32.powi((amax / 6.0).log2().ceil() as i32);
         for v in blk.iter_mut() {
             *v = e2m1_round((*v / scale).clamp(-6.0, 6.0)) * scale;

@@ -27,7 +27,7 @@ pub fn e4m3_round(v: f32) -> f32 {
     // Largest code lo with value(lo) <= a (values are increasing in the code).
     let (mut lo, mut hi) = (0u8, 126u8);
     while lo < hi {
-        let mid = (lo + hi + 1) / 2;
+        let mid = (lo + hi).div_ceil(2);
         if e4m3_value(mid) <= a {
             lo = mid;
         } else {
@@ -83,11 +83,15 @@ mod tests {
 
     #[test]
     fn kv_row_self_check_from_model_md() {
-        let mut x: Vec<f32> =
-            (0..512).map(|i| (0.37 * i as f32).sin() * (1.0 + 0.01 * i as f32)).collect();
+        let mut x: Vec<f32> = (0..512)
+            .map(|i| (0.37 * i as f32).sin() * (1.0 + 0.01 * i as f32))
+            .collect();
         let tail = x[448];
         kv_quantize_row(&mut x[..448]);
-        assert_eq!(&x[..8], &[0.0, 0.375, 0.6875, 0.9375, 1.0, 1.0, 0.875, 0.5625]);
+        assert_eq!(
+            &x[..8],
+            &[0.0, 0.375, 0.6875, 0.9375, 1.0, 1.0, 0.875, 0.5625]
+        );
         assert_eq!(x[447], 5.0);
         assert_eq!(x[448], tail);
         assert!((tail - 3.7128716).abs() < 1e-6);

@@ -5,6 +5,7 @@
 //! its own inverse.
 
 /// `1/√128` as ds4 writes it.
+#[allow(clippy::excessive_precision)]
 pub const SCALE: f32 = 0.088_388_347_648_318_45;
 
 /// Transforms `x` (exactly 128 values) in place.
@@ -52,12 +53,20 @@ mod tests {
 
     #[test]
     fn matches_the_popcount_definition_in_f64() {
-        let x: Vec<f32> = (0..128).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        let x: Vec<f32> = (0..128)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
         let mut y = x.clone();
         hadamard128(&mut y);
         for (i, &yi) in y.iter().enumerate() {
             let r: f64 = (0..128)
-                .map(|j| if (i & j).count_ones() % 2 == 0 { x[j] as f64 } else { -(x[j] as f64) })
+                .map(|j| {
+                    if (i & j).count_ones() % 2 == 0 {
+                        x[j] as f64
+                    } else {
+                        -(x[j] as f64)
+                    }
+                })
                 .sum::<f64>()
                 / 128f64.sqrt();
             assert!((yi as f64 - r).abs() < 1e-5, "y[{i}] = {yi}, want {r}");
@@ -65,12 +74,16 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the documented digits
     fn self_check_vector_from_model_md() {
         let mut z: Vec<f32> = (0..128).map(|i| (0.11 * i as f32).cos() - 0.2).collect();
         hadamard128(&mut z);
         let want = [-1.419664f32, 0.039239876, 0.078718260, -0.0051264786];
         for (got, want) in z.iter().zip(want) {
-            assert!((got - want).abs() <= 2e-6 * want.abs().max(1.0), "{got} vs {want}");
+            assert!(
+                (got - want).abs() <= 2e-6 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
         }
         fp4::quantize_row(&mut z);
         assert_eq!(&z[..4], &[-1.5, 0.0, 0.125, -0.0]);

@@ -35,7 +35,11 @@ pub fn f32_to_f16(x: f32) -> u16 {
     let mant = bits & 0x7f_ffff;
 
     if e32 == 0xff {
-        return if mant != 0 { sign | 0x7e00 } else { sign | 0x7c00 };
+        return if mant != 0 {
+            sign | 0x7e00
+        } else {
+            sign | 0x7c00
+        };
     }
 
     let e = e32 - 127 + 15;
@@ -86,7 +90,10 @@ mod tests {
         assert_eq!(f32_to_f16(0.1), 0x2e66);
         assert_eq!(f32_to_f16(2f32.powi(-24)), 0x0001);
         assert_eq!(f32_to_f16(2f32.powi(-25)), 0x0000);
-        assert_eq!(f32_to_f16(f32::from_bits(2f32.powi(-25).to_bits() + 1)), 0x0001);
+        assert_eq!(
+            f32_to_f16(f32::from_bits(2f32.powi(-25).to_bits() + 1)),
+            0x0001
+        );
         assert_eq!(f32_to_f16(f32::NAN), 0x7e00);
         assert_eq!(f32_to_f16(-f32::NAN), 0xfe00);
         assert_eq!(f32_to_f16(f32::INFINITY), 0x7c00);

@@ -51,7 +51,10 @@ fn group_words(blk: &[u8], g: usize) -> (u32, u32) {
 /// # Panics
 /// If `wrow` is shorter than `x.len()` blocks.
 pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
-    assert!(wrow.len() >= x.len() * BLOCK_BYTES, "iq2_xxs::vec_dot: row shorter than activation");
+    assert!(
+        wrow.len() >= x.len() * BLOCK_BYTES,
+        "iq2_xxs::vec_dot: row shorter than activation"
+    );
 
     let mut acc = 0.0f32;
     for (blk, y) in wrow.chunks_exact(BLOCK_BYTES).zip(x) {
@@ -78,10 +81,20 @@ pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
 /// # Panics
 /// If the lengths disagree.
 pub fn dequantize_row(wrow: &[u8], out: &mut [f32]) {
-    assert_eq!(out.len() % QK_K, 0, "iq2_xxs::dequantize_row: length not a multiple of 256");
-    assert!(wrow.len() >= out.len() / QK_K * BLOCK_BYTES, "iq2_xxs::dequantize_row: short row");
+    assert_eq!(
+        out.len() % QK_K,
+        0,
+        "iq2_xxs::dequantize_row: length not a multiple of 256"
+    );
+    assert!(
+        wrow.len() >= out.len() / QK_K * BLOCK_BYTES,
+        "iq2_xxs::dequantize_row: short row"
+    );
 
-    for (blk, dst) in wrow.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(QK_K)) {
+    for (blk, dst) in wrow
+        .chunks_exact(BLOCK_BYTES)
+        .zip(out.chunks_exact_mut(QK_K))
+    {
         let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
         for g in 0..8 {
             let (a0, a1) = group_words(blk, g);
@@ -169,7 +182,10 @@ mod tests {
                 .map(|i| (w[i] as f64 * y[i / 256].d as f64 * y[i / 256].qs[i % 256] as f64).abs())
                 .sum();
             let got = vec_dot(&row, &y) as f64;
-            assert!((got - reference).abs() <= 1e-6 * scale, "nb={nb}: {got} vs {reference}");
+            assert!(
+                (got - reference).abs() <= 1e-6 * scale,
+                "nb={nb}: {got} vs {reference}"
+            );
         }
     }
 }

@@ -8,6 +8,7 @@
 //! sorted ascending, which the unit tests check as a guard against transcription errors.
 
 /// The 256 IQ2_XXS grid entries (8 unsigned magnitudes each, byte j = element j).
+#[rustfmt::skip]
 pub static IQ2XXS_GRID: [u64; 256] = [
     0x0808080808080808, 0x080808080808082b, 0x0808080808081919, 0x0808080808082b08,
     0x0808080808082b2b, 0x0808080808190819, 0x0808080808191908, 0x08080808082b0808,

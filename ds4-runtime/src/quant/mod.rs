@@ -200,7 +200,12 @@ impl GgmlType {
 
     /// Bytes of a row of `n` elements; `n` must be a multiple of [`Self::block_elems`].
     pub fn row_bytes(self, n: usize) -> usize {
-        debug_assert_eq!(n % self.block_elems(), 0, "{}: row of {n} elements", self.name());
+        debug_assert_eq!(
+            n % self.block_elems(),
+            0,
+            "{}: row of {n} elements",
+            self.name()
+        );
         n / self.block_elems() * self.block_bytes()
     }
 
@@ -208,7 +213,7 @@ impl GgmlType {
     /// a whole number of blocks or the size does not fit in a u64.
     pub fn checked_bytes(self, elements: u64) -> Option<u64> {
         let be = self.block_elems() as u64;
-        if elements % be != 0 {
+        if !elements.is_multiple_of(be) {
             return None;
         }
         (elements / be).checked_mul(self.block_bytes() as u64)
@@ -242,8 +247,14 @@ mod tests {
         assert_eq!(GgmlType::Q2_K.row_bytes(2048), 672);
         assert_eq!(GgmlType::Q4_K.row_bytes(4096), 2304);
         assert_eq!(GgmlType::Q8_0.row_bytes(4096), 4352);
-        assert_eq!(GgmlType::IQ2_XXS.checked_bytes(4096 * 2048 * 256), Some(553_648_128));
-        assert_eq!(GgmlType::Q2_K.checked_bytes(2048 * 4096 * 256), Some(704_643_072));
+        assert_eq!(
+            GgmlType::IQ2_XXS.checked_bytes(4096 * 2048 * 256),
+            Some(553_648_128)
+        );
+        assert_eq!(
+            GgmlType::Q2_K.checked_bytes(2048 * 4096 * 256),
+            Some(704_643_072)
+        );
         assert_eq!(GgmlType::Q8_0.checked_bytes(31), None);
         assert_eq!(GgmlType::F32.checked_bytes(u64::MAX), None);
     }

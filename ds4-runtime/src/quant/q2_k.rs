@@ -29,7 +29,10 @@ fn scales(blk: &[u8]) -> (f32, f32) {
 /// # Panics
 /// If `wrow` is shorter than `x.len()` blocks.
 pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
-    assert!(wrow.len() >= x.len() * BLOCK_BYTES, "q2_k::vec_dot: row shorter than activation");
+    assert!(
+        wrow.len() >= x.len() * BLOCK_BYTES,
+        "q2_k::vec_dot: row shorter than activation"
+    );
 
     let mut acc = 0.0f32;
     for (blk, y) in wrow.chunks_exact(BLOCK_BYTES).zip(x) {
@@ -37,7 +40,9 @@ pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
         let mut summs: i32 = 0;
         for j in 0..16 {
             let sc = blk[j];
-            let sub: i32 = (16 * j..16 * j + 16).map(|e| quant(blk, e) * y.qs[e] as i32).sum();
+            let sub: i32 = (16 * j..16 * j + 16)
+                .map(|e| quant(blk, e) * y.qs[e] as i32)
+                .sum();
             isum += (sc & 15) as i32 * sub;
             summs += (sc >> 4) as i32 * y.bsums[j] as i32;
         }
@@ -54,10 +59,20 @@ pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
 /// # Panics
 /// If the lengths disagree.
 pub fn dequantize_row(wrow: &[u8], out: &mut [f32]) {
-    assert_eq!(out.len() % QK_K, 0, "q2_k::dequantize_row: length not a multiple of 256");
-    assert!(wrow.len() >= out.len() / QK_K * BLOCK_BYTES, "q2_k::dequantize_row: short row");
+    assert_eq!(
+        out.len() % QK_K,
+        0,
+        "q2_k::dequantize_row: length not a multiple of 256"
+    );
+    assert!(
+        wrow.len() >= out.len() / QK_K * BLOCK_BYTES,
+        "q2_k::dequantize_row: short row"
+    );
 
-    for (blk, dst) in wrow.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(QK_K)) {
+    for (blk, dst) in wrow
+        .chunks_exact(BLOCK_BYTES)
+        .zip(out.chunks_exact_mut(QK_K))
+    {
         let (d, dmin) = scales(blk);
         for (e, o) in dst.iter_mut().enumerate() {
             let sc = blk[e / 16];
@@ -122,7 +137,10 @@ mod tests {
             let reference: f64 = terms.iter().sum();
             let scale: f64 = terms.iter().map(|t| t.abs()).sum();
             let got = vec_dot(&row, &y) as f64;
-            assert!((got - reference).abs() <= 1e-5 * scale, "nb={nb}: {got} vs {reference}");
+            assert!(
+                (got - reference).abs() <= 1e-5 * scale,
+                "nb={nb}: {got} vs {reference}"
+            );
         }
     }
 }

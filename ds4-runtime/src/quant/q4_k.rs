@@ -17,7 +17,10 @@ pub fn scale_min(s: &[u8], j: usize) -> (u8, u8) {
     if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
     } else {
-        ((s[j + 4] & 15) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
+        (
+            (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4),
+            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
+        )
     }
 }
 
@@ -43,7 +46,10 @@ fn scales(blk: &[u8]) -> (f32, f32) {
 /// # Panics
 /// If `wrow` is shorter than `x.len()` blocks.
 pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
-    assert!(wrow.len() >= x.len() * BLOCK_BYTES, "q4_k::vec_dot: row shorter than activation");
+    assert!(
+        wrow.len() >= x.len() * BLOCK_BYTES,
+        "q4_k::vec_dot: row shorter than activation"
+    );
 
     let mut acc = 0.0f32;
     for (blk, y) in wrow.chunks_exact(BLOCK_BYTES).zip(x) {
@@ -51,7 +57,9 @@ pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
         let mut summs: i32 = 0;
         for j in 0..8 {
             let (sc, m) = scale_min(&blk[4..16], j);
-            let sub: i32 = (32 * j..32 * j + 32).map(|e| quant(blk, e) * y.qs[e] as i32).sum();
+            let sub: i32 = (32 * j..32 * j + 32)
+                .map(|e| quant(blk, e) * y.qs[e] as i32)
+                .sum();
             isum += sc as i32 * sub;
             summs += m as i32 * (y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32);
         }
@@ -66,10 +74,20 @@ pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
 /// # Panics
 /// If the lengths disagree.
 pub fn dequantize_row(wrow: &[u8], out: &mut [f32]) {
-    assert_eq!(out.len() % QK_K, 0, "q4_k::dequantize_row: length not a multiple of 256");
-    assert!(wrow.len() >= out.len() / QK_K * BLOCK_BYTES, "q4_k::dequantize_row: short row");
+    assert_eq!(
+        out.len() % QK_K,
+        0,
+        "q4_k::dequantize_row: length not a multiple of 256"
+    );
+    assert!(
+        wrow.len() >= out.len() / QK_K * BLOCK_BYTES,
+        "q4_k::dequantize_row: short row"
+    );
 
-    for (blk, dst) in wrow.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(QK_K)) {
+    for (blk, dst) in wrow
+        .chunks_exact(BLOCK_BYTES)
+        .zip(out.chunks_exact_mut(QK_K))
+    {
         let (d, dmin) = scales(blk);
         for (e, o) in dst.iter_mut().enumerate() {
             let (sc, m) = scale_min(&blk[4..16], e / 32);
@@ -86,12 +104,14 @@ mod tests {
 
     #[test]
     fn six_bit_scale_unpacking() {
-        let s = [0xC1, 0x42, 0x03, 0x84, 0x45, 0x86, 0x07, 0xC8, 0x9A, 0xBC, 0xDE, 0xF0];
+        let s = [
+            0xC1, 0x42, 0x03, 0x84, 0x45, 0x86, 0x07, 0xC8, 0x9A, 0xBC, 0xDE, 0xF0,
+        ];
         assert_eq!(scale_min(&s, 0), (0x01, 0x05));
         assert_eq!(scale_min(&s, 3), (0x04, 0x08));
         // j = 4: sc = (s[8] & 15) | (s[0] >> 6) << 4 = 0xA | 0x30; m = (s[8] >> 4) | (s[4] >> 6) << 4.
         assert_eq!(scale_min(&s, 4), (0x3A, 0x19));
-        assert_eq!(scale_min(&s, 7), (0x00 | (2 << 4), 0x0F | (3 << 4)));
+        assert_eq!(scale_min(&s, 7), (2 << 4, 0x0F | (3 << 4)));
     }
 
     #[test]
@@ -116,7 +136,10 @@ mod tests {
             let reference: f64 = terms.iter().sum();
             let scale: f64 = terms.iter().map(|t| t.abs()).sum();
             let got = vec_dot(&row, &y) as f64;
-            assert!((got - reference).abs() <= 1e-5 * scale, "nb={nb}: {got} vs {reference}");
+            assert!(
+                (got - reference).abs() <= 1e-5 * scale,
+                "nb={nb}: {got} vs {reference}"
+            );
         }
     }
 }

@@ -24,7 +24,10 @@ pub struct BlockQ8_0Act {
 
 impl Default for BlockQ8_0Act {
     fn default() -> Self {
-        BlockQ8_0Act { d: 0.0, qs: [0; 32] }
+        BlockQ8_0Act {
+            d: 0.0,
+            qs: [0; 32],
+        }
     }
 }
 
@@ -34,7 +37,12 @@ impl Default for BlockQ8_0Act {
 /// If `out` holds fewer blocks than that.
 pub fn quantize_act(x: &[f32], out: &mut [BlockQ8_0Act]) {
     let nb = x.len().div_ceil(QK8_0);
-    assert!(out.len() >= nb, "q8_0::quantize_act: {} blocks for {} values", out.len(), x.len());
+    assert!(
+        out.len() >= nb,
+        "q8_0::quantize_act: {} blocks for {} values",
+        out.len(),
+        x.len()
+    );
 
     for (b, blk) in out.iter_mut().take(nb).enumerate() {
         let src = &x[b * QK8_0..((b + 1) * QK8_0).min(x.len())];
@@ -56,13 +64,19 @@ pub fn quantize_act(x: &[f32], out: &mut [BlockQ8_0Act]) {
 /// # Panics
 /// If `wrow` is shorter than `x.len()` blocks.
 pub fn vec_dot(wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
-    assert!(wrow.len() >= x.len() * BLOCK_BYTES, "q8_0::vec_dot: row shorter than activation");
+    assert!(
+        wrow.len() >= x.len() * BLOCK_BYTES,
+        "q8_0::vec_dot: row shorter than activation"
+    );
 
     let mut acc = 0.0f32;
     for (blk, xb) in wrow.chunks_exact(BLOCK_BYTES).zip(x) {
         let dw = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
-        let isum: i32 =
-            blk[2..].iter().zip(&xb.qs).map(|(&w, &q)| (w as i8 as i32) * (q as i32)).sum();
+        let isum: i32 = blk[2..]
+            .iter()
+            .zip(&xb.qs)
+            .map(|(&w, &q)| (w as i8 as i32) * (q as i32))
+            .sum();
         acc += (dw * xb.d) * isum as f32;
     }
     acc
@@ -73,10 +87,20 @@ pub fn vec_dot(wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
 /// # Panics
 /// If the lengths disagree.
 pub fn dequantize_row(wrow: &[u8], out: &mut [f32]) {
-    assert_eq!(out.len() % QK8_0, 0, "q8_0::dequantize_row: length not a multiple of 32");
-    assert!(wrow.len() >= out.len() / QK8_0 * BLOCK_BYTES, "q8_0::dequantize_row: short row");
+    assert_eq!(
+        out.len() % QK8_0,
+        0,
+        "q8_0::dequantize_row: length not a multiple of 32"
+    );
+    assert!(
+        wrow.len() >= out.len() / QK8_0 * BLOCK_BYTES,
+        "q8_0::dequantize_row: short row"
+    );
 
-    for (blk, dst) in wrow.chunks_exact(BLOCK_BYTES).zip(out.chunks_exact_mut(QK8_0)) {
+    for (blk, dst) in wrow
+        .chunks_exact(BLOCK_BYTES)
+        .zip(out.chunks_exact_mut(QK8_0))
+    {
         let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
         for (o, &q) in dst.iter_mut().zip(&blk[2..]) {
             *o = d * (q as i8) as f32;
@@ -90,6 +114,7 @@ mod tests {
     use crate::quant::test_util::{random_f16_scale, Rng};
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the documented digits
     fn activation_examples_from_the_docs() {
         // FORMAT.md §3.7: x[i] = i - 12.7.
         let x: Vec<f32> = (0..32).map(|i| i as f32 - 12.7).collect();
@@ -138,7 +163,10 @@ mod tests {
                 .sum();
             let got = vec_dot(&row, &xq) as f64;
             let scale: f64 = (0..n).map(|i| (w[i] as f64 * x[i] as f64).abs()).sum();
-            assert!((got - reference).abs() <= 1e-5 * scale, "n={n}: {got} vs {reference}");
+            assert!(
+                (got - reference).abs() <= 1e-5 * scale,
+                "n={n}: {got} vs {reference}"
+            );
         }
     }
 }

@@ -21,7 +21,11 @@ pub struct BlockQ8K {
 
 impl Default for BlockQ8K {
     fn default() -> Self {
-        BlockQ8K { d: 0.0, qs: [0; 256], bsums: [0; 16] }
+        BlockQ8K {
+            d: 0.0,
+            qs: [0; 256],
+            bsums: [0; 16],
+        }
     }
 }
 
@@ -30,8 +34,16 @@ impl Default for BlockQ8K {
 /// # Panics
 /// If `x.len()` is not a multiple of 256 or `out` is too short.
 pub fn quantize(x: &[f32], out: &mut [BlockQ8K]) {
-    assert_eq!(x.len() % QK_K, 0, "q8_k::quantize: length {} not a multiple of 256", x.len());
-    assert!(out.len() >= x.len() / QK_K, "q8_k::quantize: output too short");
+    assert_eq!(
+        x.len() % QK_K,
+        0,
+        "q8_k::quantize: length {} not a multiple of 256",
+        x.len()
+    );
+    assert!(
+        out.len() >= x.len() / QK_K,
+        "q8_k::quantize: output too short"
+    );
 
     for (src, blk) in x.chunks_exact(QK_K).zip(out.iter_mut()) {
         let mut max = 0.0f32;
