@@ -53,6 +53,10 @@ pub struct Profile {
     /// Context length the budget is checked at.
     #[serde(default)]
     pub budget_ctx: usize,
+    /// Device counts whose plans must fit the budget (all when empty): a
+    /// one-device `flash` plan is for the CPU backend, whose memory is the host's.
+    #[serde(default)]
+    pub budget_devices: Vec<u8>,
 }
 
 /// GGUF element types the weights may have.
