@@ -417,46 +417,97 @@ fn tiny_model_matches_the_reference_stages_and_logits() {
                 .collect()
         };
         let prompt = ids("prompt_ids");
+        let generated = ids("generated_ids");
+        let full_rows: Vec<usize> = ids("full_rows").iter().map(|&v| v as usize).collect();
+        let steps = meta["steps"].as_array().expect("steps");
+        let all = read_f32(&dir.join("logits.f32.bin"));
         let mut caches: Vec<Cache> = (0..6).map(|il| Cache::new(ratio(il), ctx)).collect();
         let mut st = Stages::new();
-        let mut hs = Vec::new();
-        for (pos, &tok) in prompt.iter().enumerate() {
+        let mut bad: Vec<String> = Vec::new();
+        let mut worst_logit = 0.0f32;
+
+        // Prefill (token by token, which MODEL §13.3 makes equivalent), then teacher-
+        // forced decode: step i's logits follow prompt + generated[..i].
+        let n_steps = steps.len();
+        let feed: Vec<u32> = prompt
+            .iter()
+            .chain(&generated[..n_steps - 1])
+            .copied()
+            .collect();
+        for (pos, &tok) in feed.iter().enumerate() {
             let mut x = vec![0.0; E];
             embed_f16(m.w("token_embd.weight"), E, tok, &mut x);
             let mut h = vec![0.0; 4 * E];
             hc_expand(&x, &mut h);
+            let tag = if pos < prompt.len() {
+                "prefill".to_string()
+            } else {
+                format!("decode_p{pos}")
+            };
             for (il, cache) in caches.iter_mut().enumerate() {
-                layer(&m, il, cache, &mut h, pos, tok, &tables, &mut st, "prefill");
+                layer(&m, il, cache, &mut h, pos, tok, &tables, &mut st, &tag);
             }
-            hs.push(h);
+            if pos + 1 < prompt.len() {
+                continue;
+            }
+
+            let step = pos + 1 - prompt.len();
+            let (hin, logits) = head(&m, &h);
+            let e = rel_rms(
+                &hin,
+                &read_f32(&dir.join(format!("stages/head_in_{step:03}.f32"))),
+            );
+            if e > 1e-4 {
+                bad.push(format!("head_in_{step:03}: {e:.2e}"));
+            }
+            let top = steps[step]["top20"].as_array().expect("top20");
+            let argmax =
+                (0..logits.len()).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
+            if Some(argmax as u64) != top[0]["id"].as_u64() {
+                bad.push(format!("step {step}: argmax {argmax} vs {}", top[0]["id"]));
+            }
+            for t in top {
+                let (id, l) = (
+                    t["id"].as_u64().expect("id") as usize,
+                    t["logit"].as_f64().expect("logit"),
+                );
+                worst_logit = worst_logit.max((logits[id] as f64 - l).abs() as f32);
+            }
+            if let Some(k) = full_rows.iter().position(|&r| r == step) {
+                let row = &all[k * logits.len()..(k + 1) * logits.len()];
+                let d = logits
+                    .iter()
+                    .zip(row)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                worst_logit = worst_logit.max(d);
+            }
         }
-        let mut worst: Vec<(f64, String)> = Vec::new();
+
         for (name, got) in &st {
-            let want = read_f32(&dir.join("stages").join(format!("{name}.f32")));
-            let e = rel_rms(got, &want);
-            let stage = name.splitn(3, '_').nth(2).unwrap_or("");
-            eprintln!("{case} {name}: rel rms {e:.2e}");
-            if e > bound(stage) {
-                worst.push((e, name.clone()));
+            let file = dir.join("stages").join(format!("{name}.f32"));
+            let bound = match name.strip_prefix("prefill_") {
+                Some(rest) => bound(rest.split_once('_').map_or("", |(_, s)| s)),
+                // Decode dumps hold only each layer's out_hc.
+                None if file.exists() => 1e-4,
+                None => continue,
+            };
+            let e = rel_rms(got, &read_f32(&file));
+            if e > bound * 0.1 {
+                eprintln!("{case} {name}: rel rms {e:.2e} (bound {bound:.0e})");
+            }
+            if e > bound {
+                bad.push(format!("{name}: {e:.2e}"));
             }
         }
-        let (hin, logits) = head(&m, hs.last().expect("prompt"));
-        let want_hin = read_f32(&dir.join("stages/head_in_000.f32"));
         eprintln!(
-            "{case} head_in_000: rel rms {:.2e}",
-            rel_rms(&hin, &want_hin)
+            "{case}: {} steps, worst logit diff {worst_logit:.4}",
+            n_steps
         );
-        let all = read_f32(&dir.join("logits.f32.bin"));
-        let max = logits
-            .iter()
-            .zip(&all[..logits.len()])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
-        eprintln!("{case} logits step 0: max |diff| {max:.4}");
+        assert!(bad.is_empty(), "{case}: over the bounds: {bad:?}");
         assert!(
-            worst.is_empty(),
-            "{case}: stages over their bound: {worst:?}"
+            worst_logit <= 0.02,
+            "{case}: logits differ by {worst_logit}"
         );
-        assert!(max <= 0.02, "{case}: logits differ by {max}");
     }
 }
