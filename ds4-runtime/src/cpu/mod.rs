@@ -228,3 +228,5 @@ mod f16_row_tests {
         }
     }
 }
+#[cfg(test)]
+mod oracle_tests;
