@@ -53,7 +53,7 @@ fn malformed_graphs_are_rejected_with_positions() {
         assert!(text.contains(want), "{name}: `{text}` lacks `{want}`");
         assert!(err.loc.line > 0 && err.loc.col > 0, "{name}: {text}");
         if on_line {
-            assert_eq!(err.loc.line, line_of(&bad, to), "{name}: {text}");
+            assert_eq!(err.loc.line, line_of(GRAPH, from), "{name}: {text}");
         }
     }
 }
