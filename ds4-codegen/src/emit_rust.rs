@@ -2,25 +2,24 @@
 //!
 //! The file defines `PROFILES`, `PLAN_SETS` (every profile × device count ×
 //! fusion setting), `DOTS`, and one function per plan (`tiny_d2_fused_decode`)
-//! that calls the [`Executor`](../ds4_runtime/plan/trait.Executor.html) in order
-//! with constant launches. Items are built with `quote` and printed one at a time
-//! by `prettyplease` (printing the whole file at once costs more memory for no
-//! gain); the concatenation is deterministic.
+//! that calls the `Executor` in order with constant launches (promoted to
+//! `'static` by rustc). The profile items, `PROFILES`, `PLAN_SETS` and `DOTS` are
+//! built with `quote` and printed by `prettyplease`; the plan bodies and slot
+//! tables, which are almost all of the bytes, are printed directly in the same
+//! layout, because a token round trip through syn for them costs about 9 s of the
+//! 2 s codegen budget. Output is deterministic.
 
 use crate::lower::{ArgDesc, AttrDesc, BufDesc, LaunchDesc, PlanStep};
 use crate::{Compiled, PhaseResult, PlanSetResult};
 use ds4_ir::catalog::ActType;
 use ds4_ir::expanded::{InitInst, RowsInst};
 use ds4_ir::expr;
-use proc_macro2::{Ident, Literal, Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
+use std::fmt::Write;
 
 fn ident(s: &str) -> Ident {
     Ident::new(s, Span::call_site())
-}
-
-fn lit_f64(v: f64) -> Literal {
-    Literal::f64_suffixed(v)
 }
 
 /// The `Kernel` variant of an op or fused kernel name.
@@ -43,71 +42,97 @@ pub fn kernel_variant(kind: &str) -> String {
     }
 }
 
-fn dtype(t: ActType) -> TokenStream {
+fn dtype_text(t: ActType) -> &'static str {
     match t {
-        ActType::F32 => quote!(DType::F32),
-        ActType::I32 => quote!(DType::I32),
-        ActType::Q8_0 => quote!(DType::Q8_0),
-        ActType::Q8K => quote!(DType::Q8K),
+        ActType::F32 => "DType::F32",
+        ActType::I32 => "DType::I32",
+        ActType::Q8_0 => "DType::Q8_0",
+        ActType::Q8K => "DType::Q8K",
     }
 }
 
-fn buf(b: &BufDesc) -> TokenStream {
-    let (dev, off, rb, w, dt) = (b.dev, b.offset, b.row_bytes, b.width, dtype(b.dtype));
-    quote!(Buf { dev: #dev, offset: #off, row_bytes: #rb, width: #w, dtype: #dt })
+fn buf(b: &BufDesc) -> String {
+    format!(
+        "Buf {{ dev: {}, offset: {}, row_bytes: {}, width: {}, dtype: {} }}",
+        b.dev,
+        b.offset,
+        b.row_bytes,
+        b.width,
+        dtype_text(b.dtype)
+    )
 }
 
-fn launch(l: &LaunchDesc) -> TokenStream {
-    let kernel = ident(&kernel_variant(&l.kernel));
-    let device = l.device;
-    let args = l.args.iter().map(|a| match a {
-        ArgDesc::Buf(b) => {
-            let b = buf(b);
-            quote!(Arg::Buf(#b))
-        }
-        ArgDesc::Weight(i) => quote!(Arg::Weight(#i)),
-        ArgDesc::State(i) => quote!(Arg::State(#i)),
-        ArgDesc::Tokens => quote!(Arg::Tokens),
-        ArgDesc::Pos => quote!(Arg::Pos),
-    });
-    let attrs = l.attrs.iter().map(|(k, v)| match v {
-        AttrDesc::Int(i) => quote!((#k, AttrValue::Int(#i))),
-        AttrDesc::Float(f) => {
-            let f = lit_f64(*f);
-            quote!((#k, AttrValue::Float(#f)))
-        }
-    });
-    let parts = l.parts.iter().map(launch);
-    let one_row = l.one_row;
-    quote!(Launch {
-        kernel: Kernel::#kernel,
-        device: #device,
-        args: &[#(#args),*],
-        attrs: &[#(#attrs),*],
-        parts: &[#(#parts),*],
-        one_row: #one_row,
-    })
+fn float(v: f64) -> String {
+    format!("{v:?}f64")
 }
 
-fn step(s: &PlanStep) -> TokenStream {
+/// A `Launch` literal at indentation `ind` (the plan bodies are printed directly:
+/// they are most of the file, and a token round trip through syn costs seconds).
+fn launch(l: &LaunchDesc, ind: usize, out: &mut String) {
+    let pad = " ".repeat(ind);
+    let _ = writeln!(out, "Launch {{");
+    let _ = writeln!(out, "{pad}    kernel: Kernel::{},", kernel_variant(&l.kernel));
+    let _ = writeln!(out, "{pad}    device: {},", l.device);
+    let _ = writeln!(out, "{pad}    args: &[");
+    for a in &l.args {
+        let t = match a {
+            ArgDesc::Buf(b) => format!("Arg::Buf({})", buf(b)),
+            ArgDesc::Weight(i) => format!("Arg::Weight({i})"),
+            ArgDesc::State(i) => format!("Arg::State({i})"),
+            ArgDesc::Tokens => "Arg::Tokens".into(),
+            ArgDesc::Pos => "Arg::Pos".into(),
+        };
+        let _ = writeln!(out, "{pad}        {t},");
+    }
+    let _ = writeln!(out, "{pad}    ],");
+    let attrs: Vec<String> = l
+        .attrs
+        .iter()
+        .map(|(k, v)| match v {
+            AttrDesc::Int(i) => format!("(\"{k}\", AttrValue::Int({i}))"),
+            AttrDesc::Float(f) => format!("(\"{k}\", AttrValue::Float({}))", float(*f)),
+        })
+        .collect();
+    let _ = writeln!(out, "{pad}    attrs: &[{}],", attrs.join(", "));
+    if l.parts.is_empty() {
+        let _ = writeln!(out, "{pad}    parts: &[],");
+    } else {
+        let _ = writeln!(out, "{pad}    parts: &[");
+        for p in &l.parts {
+            let _ = write!(out, "{pad}        ");
+            launch(p, ind + 8, out);
+            let _ = writeln!(out, ",");
+        }
+        let _ = writeln!(out, "{pad}    ],");
+    }
+    let _ = writeln!(out, "{pad}    one_row: {},", l.one_row);
+    let _ = write!(out, "{pad}}}");
+}
+
+fn step(s: &PlanStep, out: &mut String) {
     match s {
         PlanStep::Launch(l) => {
-            let l = launch(l);
-            quote!(x.launch(&#l);)
+            let _ = write!(out, "    x.launch(&");
+            launch(l, 4, out);
+            let _ = writeln!(out, ");");
         }
-        PlanStep::Sync(d) => quote!(x.sync(#d);),
+        PlanStep::Sync(d) => {
+            let _ = writeln!(out, "    x.sync({d});");
+        }
         PlanStep::Copy { src, dst, one_row, .. } => {
-            let (s, d) = (buf(src), buf(dst));
-            quote!(x.copy(#s, #d, #one_row);)
+            let _ = writeln!(out, "    x.copy(\n        {},\n        {},\n        {one_row},\n    );", buf(src), buf(dst));
         }
         PlanStep::Stage { name, layer, buf: b, one_row, counter } => {
             let layer = match layer {
-                Some(l) => quote!(Some(#l)),
-                None => quote!(None),
+                Some(l) => format!("Some({l})"),
+                None => "None".into(),
             };
-            let b = buf(b);
-            let file = if *counter { quote!(StageFile::Counter) } else { quote!(StageFile::PerPhase) };
-            quote!(x.stage(&StageTap { name: #name, layer: #layer, buf: #b, one_row: #one_row, file: #file });)
+            let file = if *counter { "StageFile::Counter" } else { "StageFile::PerPhase" };
+            let _ = writeln!(
+                out,
+                "    x.stage(&StageTap {{\n        name: \"{name}\",\n        layer: {layer},\n        buf: {},\n        one_row: {one_row},\n        file: {file},\n    }});",
+                buf(b)
+            );
         }
     }
 }
@@ -121,17 +146,21 @@ fn print(items: TokenStream, out: &mut String) {
 }
 
 fn phase_fn(set: &PlanSetResult, p: &PhaseResult, out: &mut String) {
-    let name = ident(&format!("{}_{}", set.ident(), phase_name(p)));
-    let steps = p.steps.iter().map(step);
-    let doc = format!(
-        " {} {} device(s), {}: {} launches, {} copies.",
+    let name = format!("{}_{}", set.ident(), phase_name(p));
+    let _ = writeln!(
+        out,
+        "/// {} {} device(s), {}: {} launches, {} copies.",
         set.name,
         set.devices,
         phase_name(p),
         p.launches,
         p.transfers
     );
-    print(quote!(#[doc = #doc] fn #name(x: &mut dyn Executor) { #(#steps)* }), out);
+    let _ = writeln!(out, "fn {name}(x: &mut dyn Executor) {{");
+    for s in &p.steps {
+        step(s, out);
+    }
+    let _ = writeln!(out, "}}");
 }
 
 fn phase_name(p: &PhaseResult) -> &'static str {
@@ -147,7 +176,7 @@ fn phase_plan(set: &PlanSetResult, p: &PhaseResult) -> TokenStream {
     let arena = &p.arena_bytes;
     let logits = match p.logits {
         Some(b) => {
-            let b = buf(&b);
+            let b: TokenStream = buf(&b).parse().unwrap_or_default();
             quote!(Some(#b))
         }
         None => quote!(None),
@@ -187,42 +216,58 @@ fn profile_item(c: &Compiled, pi: usize) -> TokenStream {
     )
 }
 
-fn tables(set: &PlanSetResult) -> TokenStream {
+fn tables(set: &PlanSetResult, out: &mut String) {
     let up = set.ident().to_uppercase();
-    let wname = ident(&format!("{up}_WEIGHTS"));
-    let sname = ident(&format!("{up}_STATES"));
-    let ws = set.slots.weights.iter().map(|w| {
-        let (g, t, dims, opt, dev, bytes) = (&w.gguf, w.ggml_type, w.dims.iter().map(|&d| d as u64), w.optional, w.device, w.bytes);
+    let _ = writeln!(out, "static {up}_WEIGHTS: &[WeightSlot] = &[");
+    for w in &set.slots.weights {
+        let dims: Vec<String> = w.dims.iter().map(|d| d.to_string()).collect();
         let experts = match w.experts {
-            Some((a, b)) => quote!(Some((#a, #b))),
-            None => quote!(None),
+            Some((a, b)) => format!("Some(({a}, {b}))"),
+            None => "None".into(),
         };
-        quote!(WeightSlot { gguf_name: #g, ggml_type: #t, dims: &[#(#dims),*], optional: #opt, device: #dev, experts: #experts, bytes: #bytes })
-    });
-    let ss = set.slots.states.iter().map(|s| {
-        let (n, dev, w) = (&s.name, s.device, s.width);
+        let _ = writeln!(
+            out,
+            "    WeightSlot {{ gguf_name: \"{}\", ggml_type: {}, dims: &[{}], optional: {}, device: {}, experts: {experts}, bytes: {} }},",
+            w.gguf,
+            w.ggml_type,
+            dims.join(", "),
+            w.optional,
+            w.device,
+            w.bytes
+        );
+    }
+    let _ = writeln!(out, "];");
+    let _ = writeln!(out, "static {up}_STATES: &[StateSlot] = &[");
+    for s in &set.slots.states {
         let layer = match s.layer {
-            Some(l) => quote!(Some(#l)),
-            None => quote!(None),
+            Some(l) => format!("Some({l})"),
+            None => "None".into(),
         };
         let rows = match s.rows {
-            RowsInst::Fixed(r) => quote!(StateRows::Fixed(#r)),
-            RowsInst::PerCtx { div, add } => quote!(StateRows::PerCtx { div: #div, add: #add }),
+            RowsInst::Fixed(r) => format!("StateRows::Fixed({r})"),
+            RowsInst::PerCtx { div, add } => format!("StateRows::PerCtx {{ div: {div}, add: {add} }}"),
         };
         let init = match s.init {
-            InitInst::Zero => quote!(StateInit::Zero),
-            InitInst::NegInf => quote!(StateInit::NegInf),
-            InitInst::Rope { base, freq_scale, ext_factor, corr_lo, corr_hi } => {
-                let (a, b, c, d, e) = (lit_f64(base), lit_f64(freq_scale), lit_f64(ext_factor), lit_f64(corr_lo), lit_f64(corr_hi));
-                quote!(StateInit::Rope { base: #a, freq_scale: #b, ext_factor: #c, corr_lo: #d, corr_hi: #e })
-            }
+            InitInst::Zero => "StateInit::Zero".to_string(),
+            InitInst::NegInf => "StateInit::NegInf".to_string(),
+            InitInst::Rope { base, freq_scale, ext_factor, corr_lo, corr_hi } => format!(
+                "StateInit::Rope {{ base: {}, freq_scale: {}, ext_factor: {}, corr_lo: {}, corr_hi: {} }}",
+                float(base),
+                float(freq_scale),
+                float(ext_factor),
+                float(corr_lo),
+                float(corr_hi)
+            ),
         };
-        quote!(StateSlot { name: #n, layer: #layer, device: #dev, dtype: DType::F32, width: #w, rows: #rows, init: #init })
-    });
-    quote!(
-        static #wname: &[WeightSlot] = &[#(#ws),*];
-        static #sname: &[StateSlot] = &[#(#ss),*];
-    )
+        let _ = writeln!(
+            out,
+            "    StateSlot {{ name: \"{}\", layer: {layer}, device: {}, dtype: DType::F32, width: {}, rows: {rows}, init: {init} }},",
+            s.name,
+            s.device,
+            s.width
+        );
+    }
+    let _ = writeln!(out, "];");
 }
 
 /// The whole `plans.rs`.
@@ -244,7 +289,7 @@ pub fn emit_plans(c: &Compiled) -> String {
 
     let mut sets = Vec::new();
     for set in &c.sets {
-        print(tables(set), &mut out);
+        tables(set, &mut out);
         phase_fn(set, &set.decode, &mut out);
         phase_fn(set, &set.prefill, &mut out);
         let init = ident(&format!("{}_init", set.ident()));

@@ -178,7 +178,7 @@ fn compile_phase(
         }
     });
     let title = format!("{} d{} {:?} {}", placed.g.profile, devices, placed.g.phase, if fused { "fused" } else { "unfused" });
-    let dot = placed.g.dot(&title, &|i| placed.op_dev[i]);
+    let dot = placed.g.dot(&title, &|i| placed.op_dev[i], &|i| placed.g.ops[i].kind == place::COPY);
     Ok(PhaseResult {
         phase: typed.phase,
         steps: plan,

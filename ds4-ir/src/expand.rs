@@ -268,8 +268,11 @@ impl Ctx<'_> {
         };
         let mut dims = Vec::new();
         for e in &d.dims {
-            let v = expr::eval_int(e, env)
-                .map_err(|err| self.src.err(self.src.quoted_after(e, decl_at), format!("dim of `{name}`: {err}")))?;
+            let at = self.src.quoted_after(e, decl_at);
+            let v = expr::eval_int(e, env).map_err(|err| self.src.err(at, format!("dim of `{name}`: {err}")))?;
+            if !(1..=1 << 40).contains(&v) {
+                return Err(self.src.err(at, format!("dim of `{name}`: {v} is not a positive size")));
+            }
             dims.push(v);
         }
         let i = self.g.weights.len();

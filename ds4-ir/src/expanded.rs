@@ -174,30 +174,54 @@ impl Expanded {
         g
     }
 
-    /// Graphviz DOT: ops clustered by `cluster_of` (for example the device), value
-    /// edges labelled by value name; edges between clusters drawn bold.
-    pub fn dot(&self, title: &str, cluster_of: &dyn Fn(usize) -> u8) -> String {
+    /// Graphviz DOT: ops clustered by `cluster_of` (the device), value edges
+    /// labelled by value name. Ops for which `is_transfer` holds (copies between
+    /// devices) are drawn as bold red edges from the value's producer to its
+    /// consumers on the other cluster rather than as nodes.
+    pub fn dot(&self, title: &str, cluster_of: &dyn Fn(usize) -> u8, is_transfer: &dyn Fn(usize) -> bool) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "digraph \"{}\" {{", escape(title));
         let _ = writeln!(s, "  rankdir=TB;\n  node [shape=box, fontsize=10];");
-        let mut clusters: Vec<u8> = (0..self.ops.len()).map(cluster_of).collect();
+        let nodes: Vec<usize> = (0..self.ops.len()).filter(|&i| !is_transfer(i)).collect();
+        let mut clusters: Vec<u8> = nodes.iter().map(|&i| cluster_of(i)).collect();
         clusters.sort_unstable();
         clusters.dedup();
         for c in clusters {
             let _ = writeln!(s, "  subgraph cluster_dev{c} {{\n    label=\"device {c}\";");
-            for (i, op) in self.ops.iter().enumerate() {
-                if cluster_of(i) == c {
-                    let _ = writeln!(s, "    n{i} [label=\"{}\"];", escape(&op_label(op)));
-                }
+            for &i in nodes.iter().filter(|&&i| cluster_of(i) == c) {
+                let _ = writeln!(s, "    n{i} [label=\"{}\"];", escape(&op_label(&self.ops[i])));
             }
             let _ = writeln!(s, "  }}");
         }
-        let g = self.petgraph();
-        for e in g.raw_edges() {
-            let (a, b) = (e.source().index(), e.target().index());
-            let style = if cluster_of(a) != cluster_of(b) { ", style=bold, color=red" } else { "" };
-            let name = &self.values[e.weight].name;
-            let _ = writeln!(s, "  n{a} -> n{b} [label=\"{}\"{style}];", escape(name));
+        let mut producer = vec![None; self.values.len()];
+        for (i, op) in self.ops.iter().enumerate() {
+            for &v in &op.outputs {
+                producer[v] = Some(i);
+            }
+        }
+        // Follow transfers back to the op that produced the value.
+        let source = |mut v: ValueId| -> Option<(usize, bool)> {
+            let mut crossed = false;
+            loop {
+                let p = producer[v]?;
+                if !is_transfer(p) {
+                    return Some((p, crossed));
+                }
+                crossed = true;
+                v = self.ops[p].value_inputs().next()?;
+            }
+        };
+        for &i in &nodes {
+            for v in self.ops[i].value_inputs() {
+                if let Some((p, crossed)) = source(v) {
+                    let name = escape(&self.values[v].name);
+                    if crossed {
+                        let _ = writeln!(s, "  n{p} -> n{i} [label=\"copy {name}\", style=bold, color=red];");
+                    } else {
+                        let _ = writeln!(s, "  n{p} -> n{i} [label=\"{name}\"];");
+                    }
+                }
+            }
         }
         s.push_str("}\n");
         s
