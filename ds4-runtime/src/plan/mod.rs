@@ -236,6 +236,6 @@ pub struct PlanSet {
     pub init: PhasePlan,
     pub decode: PhasePlan,
     pub prefill: PhasePlan,
-    /// The machine-readable plan summary (JSON, field names documented in README.md).
+    /// The machine-readable plan summary (JSON, field names documented in docs/PLAN_JSON.md).
     pub summary_json: &'static str,
 }
