@@ -229,4 +229,3 @@ mod f16_row_tests {
     }
 }
 #[cfg(test)]
-mod oracle_tests;
