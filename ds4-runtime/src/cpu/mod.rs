@@ -228,4 +228,3 @@ mod f16_row_tests {
         }
     }
 }
-#[cfg(test)]
