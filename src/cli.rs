@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// DeepSeek V4 Flash inference from an ahead-of-time compiled plan.
 #[derive(Parser, Debug)]
-#[command(name = "ds4-runtime", version, args_conflicts_with_subcommands = true)]
+#[command(name = "ds4-runtime", version, args_conflicts_with_subcommands = true, allow_negative_numbers = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -61,10 +61,10 @@ pub struct RunArgs {
     /// Sampling temperature (0 = greedy).
     #[arg(long = "temp", default_value_t = 1.0, value_parser = parse_temp)]
     pub temp: f32,
-    /// Keep only the K most likely tokens (0 = off).
+    /// Keep only the K most likely tokens (0 = off; at most 1024 are kept).
     #[arg(long = "top-k", default_value_t = 0)]
     pub top_k: u32,
-    /// Nucleus sampling mass.
+    /// Nucleus sampling mass (0 or 1 = off, as in the reference CLI).
     #[arg(long = "top-p", default_value_t = 1.0, value_parser = parse_unit)]
     pub top_p: f32,
     /// Drop tokens less likely than this fraction of the top token.
@@ -106,7 +106,7 @@ pub struct RunArgs {
     /// Alternatives per step in --dump-logprobs.
     #[arg(long = "logprobs-top-k", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=128))]
     pub logprobs_top_k: u32,
-    /// Feed these ids as the continuation instead of sampling (teacher forcing).
+    /// Feed these ids as the continuation instead of sampling (teacher forcing; overrides -n).
     #[arg(long = "force-ids")]
     pub force_ids: Option<String>,
 }

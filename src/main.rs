@@ -6,7 +6,9 @@ use clap::Parser;
 use ds4_rs::cli::{normalise_args, Cli, Command};
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DS4_LOG").unwrap_or_else(|_| "warn".into()),
         )
@@ -20,10 +22,15 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // A usage error: its first line names the flag and the problem.
+            // A usage error, folded onto one line: the problem, the arguments it names
+            // and clap's tip, without the usage block.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("ds4-runtime: {} (see --help)", first.trim_start_matches("error: "));
+            let parts: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .collect();
+            eprintln!("ds4-runtime: {} (see --help)", parts.join(" ").trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };
@@ -54,4 +61,14 @@ fn one_line(e: &anyhow::Error) -> String {
         }
     }
     parts.join(": ").replace('\n', " ")
+}
+
+/// Dies quietly on a closed stdout (`ds4-runtime ... | head`), as command-line tools
+/// do, instead of panicking in `println!` or generating on for nobody.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: resetting a signal disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

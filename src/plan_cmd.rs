@@ -14,15 +14,16 @@ use serde_json::{json, Value};
 
 /// Arguments of `plan`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct PlanArgs {
     /// Profile: flash, flash4 or tiny.
     #[arg(long, default_value = "flash")]
     pub profile: String,
     /// Phase for `--dot` (decode or prefill); the summary covers both.
-    #[arg(long, default_value = "decode")]
+    #[arg(long, default_value = "decode", value_parser = ["decode", "prefill"])]
     pub phase: String,
-    /// Context length the state is sized for.
-    #[arg(long, default_value_t = 32768)]
+    /// Context length the state is sized for (1 to 2^30 tokens).
+    #[arg(long, default_value_t = 32768, value_parser = parse_ctx)]
     pub ctx: usize,
     /// Device count (1 or 2).
     #[arg(long, default_value_t = 2)]
@@ -186,4 +187,12 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn parse_ctx(s: &str) -> Result<usize, String> {
+    let v: usize = s.parse().map_err(|_| format!("'{s}' is not a token count"))?;
+    if !(1..=1 << 30).contains(&v) {
+        return Err(format!("{v} is outside 1..=1073741824"));
+    }
+    Ok(v)
 }

@@ -50,6 +50,7 @@ pub fn chat(
             _ => {}
         }
 
+        let restore = pending.clone();
         let mut ids = std::mem::take(&mut pending);
         if first {
             ids.extend(chat::render_prompt(tok, opts, text));
@@ -65,7 +66,21 @@ pub fn chat(
             });
         }
         if session.pos() + ids.len() + 1 > session.ctx() {
-            eprintln!("ds4-runtime: the context is full ({} tokens); /reset to start over or raise -c", session.ctx());
+            if session.pos() == 0 {
+                eprintln!(
+                    "ds4-runtime: this message needs {} tokens but the context holds {}; raise -c/--ctx",
+                    ids.len() + 1,
+                    session.ctx()
+                );
+                first = true;
+            } else {
+                eprintln!(
+                    "ds4-runtime: this message does not fit in the {} free positions of the context; /reset to start over or raise -c/--ctx",
+                    session.ctx() - session.pos()
+                );
+            }
+            // Keep what was pending (the last answer's unfed token) for the next try.
+            pending = restore;
             continue;
         }
         let room = session.ctx() - session.pos() - ids.len();

@@ -37,8 +37,11 @@ pub fn cache_dir() -> PathBuf {
 /// `-m FILE`, else `./ds4flash.gguf`, else the synthetic tiny model (generated once).
 pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
     if let Some(m) = model {
-        if !m.exists() {
-            bail!("model file {} does not exist; pass a DS4 GGUF with -m FILE", m.display());
+        match std::fs::metadata(m) {
+            Err(_) => bail!("model file {} does not exist; pass a DS4 GGUF with -m FILE", m.display()),
+            Ok(md) if md.is_dir() => bail!("{} is a directory; pass the GGUF file itself with -m FILE", m.display()),
+            Ok(md) if !md.is_file() => bail!("{} is not a regular file; pass a DS4 GGUF file with -m FILE", m.display()),
+            Ok(_) => {}
         }
         return Ok(m.to_owned());
     }
@@ -49,7 +52,9 @@ pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
     let dir = cache_dir();
     let path = dir.join("tiny.gguf");
     if !path.exists() {
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create cache folder {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).with_context(|| {
+            format!("cannot create cache folder {} (pass -m FILE or set DS4_CACHE_DIR)", dir.display())
+        })?;
         eprintln!("ds4-runtime: generating the synthetic tiny model into {} (once)", path.display());
         let tmp = dir.join(format!("tiny.gguf.{}.tmp", std::process::id()));
         let opts = ds4_runtime::synth::SynthOptions::new(ds4_runtime::synth::SynthProfile::Tiny);
@@ -73,21 +78,40 @@ pub fn plan_set(profile: &str, devices: u8, fused: bool) -> Result<&'static Plan
         })
 }
 
-/// Parses "1,2,3" or "[1, 2, 3]".
+/// Parses "1,2,3" or a JSON array "[1, 2, 3]".
 pub fn parse_ids(s: &str, vocab: usize, what: &str) -> Result<Vec<u32>> {
-    let t = s.trim().trim_start_matches('[').trim_end_matches(']');
-    let mut out = Vec::new();
-    for part in t.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
-        let id: u32 = part.parse().with_context(|| format!("{what}: '{part}' is not a token id"))?;
-        if id as usize >= vocab {
-            bail!("{what}: token id {id} is outside the vocabulary (0..{vocab})");
-        }
-        out.push(id);
-    }
-    if out.is_empty() {
+    let t = s.trim();
+    let raw: Vec<i64> = if t.starts_with('[') {
+        serde_json::from_str(t).map_err(|e| anyhow::anyhow!("{what}: not a JSON array of token ids ({e})"))?
+    } else {
+        t.split(',')
+            .map(|p| {
+                let p = p.trim();
+                p.parse::<i64>().map_err(|_| anyhow::anyhow!("{what}: '{p}' is not a token id; give ids like 0,3476,477"))
+            })
+            .collect::<Result<_>>()?
+    };
+    if raw.is_empty() {
         bail!("{what} is empty; give ids like 0,3476,477");
     }
-    Ok(out)
+    raw.into_iter()
+        .map(|id| {
+            if id < 0 || id as u64 >= vocab as u64 {
+                bail!("{what}: token id {id} is outside the vocabulary (0..{vocab})");
+            }
+            Ok(id as u32)
+        })
+        .collect()
+}
+
+/// Fails when `out` is the model file itself (a mistyped dump path must not destroy it).
+fn check_dump_path(out: &Path, model: &Path, flag: &str) -> Result<()> {
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(out), std::fs::canonicalize(model)) {
+        if a == b {
+            bail!("{flag} {} is the model file; choose another output path", out.display());
+        }
+    }
+    Ok(())
 }
 
 /// Runs generation (or the interactive chat when no prompt is given).
@@ -119,12 +143,21 @@ pub fn run(args: &RunArgs) -> Result<()> {
     };
 
     let path = resolve_model(args.model.as_deref())?;
+    for (flag, p) in [("--dump-logits", &args.dump_logits), ("--dump-logprobs", &args.dump_logprobs)] {
+        if let Some(p) = p {
+            check_dump_path(p, &path, flag)?;
+        }
+    }
     let t_load = Instant::now();
     let model = Model::open(&path, PROFILES)?;
     let plans = plan_set(model.profile.name, args.devices, !args.unfused)?;
     let tok = model.tokenizer().context("cannot build the tokenizer from the model")?;
     let vocab = model.profile.vocab;
     let ctx = args.ctx as usize;
+    let trained = model.file.get_u64("deepseek4.context_length").unwrap_or(1 << 20) as usize;
+    if ctx > trained {
+        bail!("-c {ctx} is larger than the model's context length {trained}; lower -c/--ctx");
+    }
     tracing::info!(profile = model.profile.name, devices = args.devices, "model loaded in {:?}", t_load.elapsed());
 
     let system = args.system.clone().unwrap_or_else(|| chat::DEFAULT_SYSTEM.to_owned());
@@ -170,7 +203,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
             dumps.finish(ids.len())?;
             Ok(())
         }
-        None => crate::repl::chat(&mut session, &tok, &mut sampler, &chat_opts, args.tokens as usize),
+        None => {
+            if args.force_ids.is_some() || args.dump_logits.is_some() || args.dump_logprobs.is_some() {
+                bail!("--force-ids, --dump-logits and --dump-logprobs need a prompt (-p, --prompt-file or --prompt-ids)");
+            }
+            crate::repl::chat(&mut session, &tok, &mut sampler, &chat_opts, args.tokens as usize)
+        }
     }
 }
 
@@ -193,6 +231,10 @@ impl Dumps {
             )),
             None => None,
         };
+        if let Some(p) = &args.dump_logprobs {
+            // Fail before generating, not after.
+            std::fs::write(p, b"").with_context(|| format!("cannot create {}", p.display()))?;
+        }
         let logprobs = args.dump_logprobs.clone().map(|p| (p, args.logprobs_top_k as usize, Vec::new()));
         Ok(Dumps { logits, logprobs })
     }
@@ -241,11 +283,17 @@ pub fn generate(
     let prefill_s = t0.elapsed().as_secs_f64();
 
     let mut out = Vec::new();
+    let mut truncated = false;
     let mut stream = StreamDecoder::new(tok);
     let stdout = std::io::stdout();
     let t1 = Instant::now();
     let steps = forced.map(|f| f.len()).unwrap_or(n);
     for step in 0..steps {
+        if let Some(i) = session.logits().iter().position(|v| !v.is_finite()) {
+            bail!(
+                "the model produced a non-finite logit (token {i}, step {step}); the model file is corrupt or not a DS4 model"
+            );
+        }
         let next = match forced {
             Some(f) => f[step],
             None => sampler.sample(session.logits()),
@@ -262,7 +310,11 @@ pub fn generate(
             lock.flush().ok();
         }
         let last_sampled = forced.is_none() && step + 1 == steps;
-        if last_sampled || session.pos() + 1 > session.ctx() {
+        if last_sampled {
+            break;
+        }
+        if session.pos() + 1 > session.ctx() {
+            truncated = true;
             break;
         }
         session.decode(next)?;
@@ -273,6 +325,9 @@ pub fn generate(
     lock.write_all(b"\n").ok();
     lock.flush().ok();
     let decode_s = t1.elapsed().as_secs_f64();
+    if truncated {
+        eprintln!("ds4-runtime: stopped at the context limit ({} tokens); raise -c/--ctx for longer output", session.ctx());
+    }
     let decoded = out.len().saturating_sub(if forced.is_some() { 0 } else { 1 });
     eprintln!(
         "prompt tokens: {}, prefill: {:.2} tokens/s, generated tokens: {}, decode: {:.2} tokens/s",

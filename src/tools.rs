@@ -55,7 +55,10 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
                 Err(e) => println!("layout: {e}"),
             }
         }
-        Err((closest, mm)) => println!("profile: none matches (closest {closest}: {mm})"),
+        Err((closest, mm)) => {
+            println!("profile: none matches (closest {closest}: {mm})");
+            bail!("{} matches no compiled profile (closest {closest}); ds4-runtime cannot run it", a.file.display());
+        }
     }
     Ok(())
 }
@@ -97,7 +100,8 @@ pub fn diff(a: &[f32], r: &[f32]) -> (f64, f64, f64) {
     let (mut max, mut ss, mut rr) = (0f64, 0f64, 0f64);
     for (x, y) in a.iter().zip(r) {
         let d = f64::from(*x) - f64::from(*y);
-        max = max.max(d.abs());
+        // NaN must show, not vanish in f64::max.
+        max = if d.is_nan() || max.is_nan() { f64::NAN } else { max.max(d.abs()) };
         ss += d * d;
         rr += f64::from(*y) * f64::from(*y);
     }
@@ -105,33 +109,48 @@ pub fn diff(a: &[f32], r: &[f32]) -> (f64, f64, f64) {
     (max, (ss / n).sqrt(), if rr > 0.0 { (ss / rr).sqrt() } else { ss.sqrt() })
 }
 
-/// `diff-stages A B`: per stage file present in both, the differences of A against B.
-pub fn diff_stages(a: &DiffArgs) -> Result<()> {
-    let mut names: Vec<String> = std::fs::read_dir(&a.a)
-        .with_context(|| format!("cannot read stage folder {}", a.a.display()))?
+fn stage_names(dir: &Path) -> Result<std::collections::BTreeSet<String>> {
+    if !dir.is_dir() {
+        bail!("stage folder {} does not exist; pass two folders written by --dump-stages", dir.display());
+    }
+    Ok(std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read stage folder {}", dir.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".f32"))
-        .collect();
-    names.sort();
+        .collect())
+}
+
+/// `diff-stages A B`: per stage file present in both, the differences of A against B
+/// (relative RMS is against B). Fails when the folders are not comparable: files
+/// missing on either side, different lengths, or non-finite differences.
+pub fn diff_stages(a: &DiffArgs) -> Result<()> {
+    let (na, nb) = (stage_names(&a.a)?, stage_names(&a.b)?);
     println!("{:<40} {:>12} {:>12} {:>12}", "stage", "max_abs", "rms", "rel_rms");
-    let mut missing = 0;
-    for n in &names {
-        let pb = a.b.join(n);
-        if !pb.exists() {
-            missing += 1;
-            continue;
-        }
-        let (x, y) = (read_f32(&a.a.join(n))?, read_f32(&pb)?);
+    let mut problems = 0;
+    for n in na.intersection(&nb) {
+        let (x, y) = (read_f32(&a.a.join(n))?, read_f32(&a.b.join(n))?);
         if x.len() != y.len() {
             println!("{n:<40} length {} vs {}", x.len(), y.len());
+            problems += 1;
             continue;
         }
         let (m, r, rel) = diff(&x, &y);
+        if !m.is_finite() {
+            problems += 1;
+        }
         println!("{n:<40} {m:>12.3e} {r:>12.3e} {rel:>12.3e}");
     }
-    if missing > 0 {
-        println!("({missing} stage files of {} are missing from {})", a.a.display(), a.b.display());
+    let only_a = na.difference(&nb).count();
+    let only_b = nb.difference(&na).count();
+    if only_a + only_b > 0 {
+        println!("({only_a} stage files only in {}, {only_b} only in {})", a.a.display(), a.b.display());
+    }
+    if problems + only_a + only_b > 0 {
+        bail!(
+            "the stage folders differ in shape: {problems} files with other lengths or non-finite values, {} files on one side only",
+            only_a + only_b
+        );
     }
     Ok(())
 }

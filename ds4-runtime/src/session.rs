@@ -63,7 +63,7 @@ impl<'m> Session<'m> {
             model,
             plans,
             weights,
-            state: SessionState::new(plans.states, ctx),
+            state: SessionState::new(plans.states, ctx).map_err(SessionError::Kernel)?,
             decode_arenas: arenas(&plans.decode),
             prefill_arenas: arenas(&plans.prefill),
             pos: 0,

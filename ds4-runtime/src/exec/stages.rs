@@ -23,9 +23,18 @@ pub struct StageDumper {
 }
 
 impl StageDumper {
-    /// Creates `dir` if needed.
+    /// Creates `dir` if needed and removes stage files of an earlier run from it (only
+    /// files named like stage dumps), so that a later diff never compares stale data.
     pub fn new(dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
+        for entry in std::fs::read_dir(&dir)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            let ours = name.ends_with(".f32")
+                && (name.starts_with("prefill_") || name.starts_with("decode_p") || name.starts_with("head_in_"));
+            if ours {
+                std::fs::remove_file(dir.join(&name))?;
+            }
+        }
         Ok(StageDumper { dir, phase: Phase::Prefill, started: HashSet::new(), counters: HashMap::new() })
     }
 

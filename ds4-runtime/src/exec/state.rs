@@ -19,23 +19,33 @@ pub struct SessionState {
 }
 
 impl SessionState {
-    /// Allocates and initialises every slot for a context of `ctx` tokens.
-    pub fn new(slots: &[StateSlot], ctx: usize) -> Self {
+    /// Allocates and initialises every slot for a context of `ctx` tokens; fails
+    /// (instead of aborting) when the memory cannot be had.
+    pub fn new(slots: &[StateSlot], ctx: usize) -> Result<Self, String> {
         let mut bufs = Vec::with_capacity(slots.len());
         let mut rows = Vec::with_capacity(slots.len());
         for s in slots {
             let n = s.rows.at(ctx);
             rows.push(n);
-            bufs.push(vec![0.0f32; n * s.width]);
+            let len = n.checked_mul(s.width).ok_or("state size overflows")?;
+            let mut v: Vec<f32> = Vec::new();
+            v.try_reserve_exact(len).map_err(|_| {
+                format!(
+                    "cannot allocate {:.2} GiB of session state for a context of {ctx} tokens; lower -c/--ctx",
+                    Self::bytes_at(slots, ctx) as f64 / (1u64 << 30) as f64
+                )
+            })?;
+            v.resize(len, 0.0);
+            bufs.push(v);
         }
         let mut st = SessionState { bufs, rows, ctx };
         st.reset(slots);
-        st
+        Ok(st)
     }
 
     /// Bytes the state of `slots` takes at `ctx`.
     pub fn bytes_at(slots: &[StateSlot], ctx: usize) -> u64 {
-        slots.iter().map(|s| (s.rows.at(ctx) * s.width * 4) as u64).sum()
+        slots.iter().map(|s| (s.rows.at(ctx) as u64).saturating_mul(s.width as u64 * 4)).sum()
     }
 
     /// Returns every slot to its initial content (a new conversation).
