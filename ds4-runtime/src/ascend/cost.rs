@@ -1,0 +1,1 @@
+//! Cost model of the AscendC kernels (placeholder while the kernels land).

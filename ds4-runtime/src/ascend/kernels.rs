@@ -1,0 +1,35 @@
+//! FFI declarations of the AscendC kernels' launch wrappers (`kernels/ascendc/README.md`).
+//!
+//! One ABI for every kernel: `aclrtlaunch_<op>(block_dim, stream, <pointers>, <scalars>)`.
+//! Pointers are device addresses of the plan's Buf/Weight/State arguments in `docs/OPS.md`
+//! order (inputs, then outputs; `@tokens` is a device array of i32 ids); scalars follow:
+//! `n_tokens`, then `pos0` where the op reads `@pos`, then dimensions and attributes. With
+//! CANN the wrapper launches `<<<block_dim, nullptr, stream>>>`; in this crate's build
+//! (the host emulation) it runs the kernel body once per block index and `stream` is
+//! ignored. All functions are `unsafe`: the pointers must cover the sizes the README gives.
+
+use std::ffi::c_void;
+
+/// AI cores of one 310P: the block count every launch uses.
+pub const BLOCK_DIM: u32 = 8;
+
+#[allow(clippy::too_many_arguments)]
+extern "C" {
+    pub fn aclrtlaunch_embed(bd: u32, s: *mut c_void, table: *const u8, tokens: *const u8, y: *mut u8, n_tokens: u32, n_embd: u32, vocab: u32);
+    pub fn aclrtlaunch_hc_expand(bd: u32, s: *mut c_void, x: *const u8, hc: *mut u8, n_tokens: u32, n_embd: u32);
+    pub fn aclrtlaunch_take_last(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, n: u32);
+    pub fn aclrtlaunch_add(bd: u32, s: *mut c_void, a: *const u8, b: *const u8, y: *mut u8, n_tokens: u32, n: u32);
+    pub fn aclrtlaunch_swiglu(bd: u32, s: *mut c_void, g: *const u8, u: *const u8, m: *mut u8, n_tokens: u32, n: u32, clamp: f32);
+    pub fn aclrtlaunch_moe_swiglu(bd: u32, s: *mut c_void, g: *const u8, u: *const u8, wt: *const u8, mid: *mut u8, n_tokens: u32, k: u32, n_ff: u32, clamp: f32);
+
+    pub fn aclrtlaunch_rms_norm_plain(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
+    pub fn aclrtlaunch_rms_norm(bd: u32, s: *mut c_void, x: *const u8, w: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
+    pub fn aclrtlaunch_head_rms_norm(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, heads: u32, head_dim: u32, eps: f32);
+}
+
+#[cfg(test)]
+extern "C" {
+    /// Test-only kernels that break one device rule each (0 misaligned DataCopy, 1 read past
+    /// a buffer, 2 unified buffer over capacity, 3 queue depth).
+    pub fn aclrtlaunch_broken(which: u32, x: *mut u8);
+}

@@ -1,0 +1,139 @@
+//! Emulated AscendC kernels against the CPU kernels: norms and elementwise ops.
+//!
+//! Sizes cover the tiny profile (E = 256, H = 8, D = 128, FF = 256) and odd widths that
+//! are not multiples of the 8-value DMA block or the 4096-value chunk. Every kernel runs
+//! with 8 blocks (the device) and with 1 and 3 blocks (other per-core splits).
+
+use super::kernels::*;
+use crate::cpu;
+use crate::cpu::testutil::{f16_bytes, Rng};
+use std::ptr::null_mut;
+
+pub(super) fn p<T>(v: &[T]) -> *const u8 {
+    v.as_ptr() as *const u8
+}
+pub(super) fn m<T>(v: &mut [T]) -> *mut u8 {
+    v.as_mut_ptr() as *mut u8
+}
+pub(super) const BLOCKS: [u32; 3] = [BLOCK_DIM, 1, 3];
+
+/// |got - want| <= tol * max(1, max|want|) for every element.
+pub(super) fn close(got: &[f32], want: &[f32], tol: f32, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol * scale, "{what}: element {i}: {g} vs {w} (tol {tol})");
+    }
+}
+
+// RMS norm tolerance: the kernel sums squares in f32 (pairwise within 4096-value chunks,
+// chunks in order) where the CPU uses f64; the relative error of the mean square is at
+// most (log2(4096) + n/4096 + 2)·2^-24 ≈ 1e-6 for n <= 16384, half of it reaches r, plus
+// two f32 roundings of the products: 2e-6 relative to max|y| bounds it.
+const NORM_TOL: f32 = 2e-6;
+
+#[test]
+fn ascend_rms_norms_match_cpu() {
+    let mut rng = Rng(700);
+    for &(n, rows) in &[(256usize, 1usize), (7, 3), (37, 2), (1000, 1), (16384, 1), (4100, 2)] {
+        let x = rng.vec(n * rows, 3.0);
+        let w = rng.vec(n, 2.0);
+        let (mut want_p, mut want_w) = (vec![0.0; n * rows], vec![0.0; n * rows]);
+        for t in 0..rows {
+            let r = t * n..(t + 1) * n;
+            cpu::norm::rms_norm_plain(&x[r.clone()], &mut want_p[r.clone()], 1e-6);
+            cpu::norm::rms_norm(&x[r.clone()], &w, &mut want_w[r], 1e-6);
+        }
+        for bd in BLOCKS {
+            let mut y = vec![0.0f32; n * rows];
+            unsafe { aclrtlaunch_rms_norm_plain(bd, null_mut(), p(&x), m(&mut y), rows as u32, n as u32, 1e-6) };
+            close(&y, &want_p, NORM_TOL, &format!("rms_norm_plain n {n} rows {rows} blocks {bd}"));
+            unsafe { aclrtlaunch_rms_norm(bd, null_mut(), p(&x), p(&w), m(&mut y), rows as u32, n as u32, 1e-6) };
+            close(&y, &want_w, NORM_TOL, &format!("rms_norm n {n} rows {rows} blocks {bd}"));
+        }
+    }
+    for &(heads, hd, rows) in &[(8usize, 128usize, 1usize), (3, 24, 2), (64, 512, 1), (5, 20, 3)] {
+        let x = rng.vec(heads * hd * rows, 2.0);
+        let mut want = vec![0.0; x.len()];
+        for (xr, yr) in x.chunks(heads * hd).zip(want.chunks_mut(heads * hd)) {
+            cpu::norm::head_rms_norm(xr, yr, hd, 1e-6);
+        }
+        for bd in BLOCKS {
+            let mut y = vec![0.0f32; x.len()];
+            unsafe {
+                aclrtlaunch_head_rms_norm(bd, null_mut(), p(&x), m(&mut y), rows as u32, heads as u32, hd as u32, 1e-6)
+            };
+            close(&y, &want, NORM_TOL, &format!("head_rms_norm {heads}x{hd} rows {rows} blocks {bd}"));
+        }
+    }
+}
+
+#[test]
+fn ascend_copies_are_exact() {
+    // embed (f16 widening is exact), hc_expand, take_last and add: bit for bit.
+    let mut rng = Rng(701);
+    for &(n, vocab, rows) in &[(256usize, 50usize, 1usize), (37, 9, 3), (4100, 3, 2)] {
+        let table = f16_bytes(&rng.vec(n * vocab, 4.0));
+        let tokens: Vec<i32> = (0..rows).map(|_| rng.below(vocab) as i32).collect();
+        let x = rng.vec(n * rows, 1.0);
+        let b = rng.vec(n * rows, 1.0);
+        for bd in BLOCKS {
+            let mut y = vec![0.0f32; n * rows];
+            unsafe { aclrtlaunch_embed(bd, null_mut(), p(&table), p(&tokens), m(&mut y), rows as u32, n as u32, vocab as u32) };
+            for t in 0..rows {
+                let mut want = vec![0.0; n];
+                cpu::embed_f16(&table, n, tokens[t] as u32, &mut want);
+                assert_eq!(&y[t * n..(t + 1) * n], &want[..], "embed n {n} blocks {bd}");
+            }
+            let mut hc = vec![0.0f32; 4 * n * rows];
+            unsafe { aclrtlaunch_hc_expand(bd, null_mut(), p(&x), m(&mut hc), rows as u32, n as u32) };
+            for t in 0..rows {
+                let mut want = vec![0.0; 4 * n];
+                cpu::hc_expand(&x[t * n..(t + 1) * n], &mut want);
+                assert_eq!(&hc[4 * n * t..4 * n * (t + 1)], &want[..], "hc_expand n {n} blocks {bd}");
+            }
+            let mut last = vec![0.0f32; n];
+            unsafe { aclrtlaunch_take_last(bd, null_mut(), p(&x), m(&mut last), rows as u32, n as u32) };
+            assert_eq!(&last[..], &x[(rows - 1) * n..], "take_last n {n} blocks {bd}");
+            let mut s = vec![0.0f32; n * rows];
+            unsafe { aclrtlaunch_add(bd, null_mut(), p(&x), p(&b), m(&mut s), rows as u32, n as u32) };
+            let want: Vec<f32> = x.iter().zip(&b).map(|(a, b)| a + b).collect();
+            assert_eq!(s, want, "add n {n} blocks {bd}");
+        }
+    }
+}
+
+#[test]
+fn ascend_swiglu_matches_cpu() {
+    // Same operations in the same order as the CPU (exp, 1 + e, reciprocal, two products,
+    // the clamp by min/max): bit for bit.
+    let mut rng = Rng(702);
+    for &(n, rows, clamp) in &[(256usize, 1usize, 10.0f32), (37, 3, 10.0), (2048, 2, 0.0)] {
+        let g = rng.vec(n * rows, 14.0);
+        let u = rng.vec(n * rows, 14.0);
+        let mut want = vec![0.0; n * rows];
+        cpu::moe::swiglu(&g, &u, clamp, &mut want);
+        for bd in BLOCKS {
+            let mut y = vec![0.0f32; n * rows];
+            unsafe { aclrtlaunch_swiglu(bd, null_mut(), p(&g), p(&u), m(&mut y), rows as u32, n as u32, clamp) };
+            assert_eq!(y, want, "swiglu n {n} blocks {bd}");
+        }
+    }
+    for &(k, n_ff, rows) in &[(6usize, 256usize, 1usize), (6, 2048, 2), (2, 512, 3)] {
+        let g = rng.vec(k * n_ff * rows, 14.0);
+        let u = rng.vec(k * n_ff * rows, 14.0);
+        let wt = rng.vec(k * rows, 1.0);
+        let mut want = vec![0.0; k * n_ff * rows];
+        for t in 0..rows {
+            let r = t * k * n_ff..(t + 1) * k * n_ff;
+            cpu::moe::moe_swiglu(&g[r.clone()], &u[r.clone()], &wt[t * k..(t + 1) * k], n_ff, 10.0, &mut want[r]);
+        }
+        for bd in BLOCKS {
+            let mut y = vec![0.0f32; want.len()];
+            unsafe {
+                aclrtlaunch_moe_swiglu(bd, null_mut(), p(&g), p(&u), p(&wt), m(&mut y), rows as u32, k as u32, n_ff as u32, 10.0)
+            };
+            assert_eq!(y, want, "moe_swiglu k {k} n_ff {n_ff} blocks {bd}");
+        }
+    }
+}
