@@ -22,6 +22,12 @@ extern "C" {
     pub fn aclrtlaunch_swiglu(bd: u32, s: *mut c_void, g: *const u8, u: *const u8, m: *mut u8, n_tokens: u32, n: u32, clamp: f32);
     pub fn aclrtlaunch_moe_swiglu(bd: u32, s: *mut c_void, g: *const u8, u: *const u8, wt: *const u8, mid: *mut u8, n_tokens: u32, k: u32, n_ff: u32, clamp: f32);
 
+    pub fn aclrtlaunch_matvec_f16(bd: u32, s: *mut c_void, w: *const u8, x: *const u8, y: *mut u8, n_tokens: u32, n_in: u32, n_out: u32);
+    pub fn aclrtlaunch_matvec_q8_0(bd: u32, s: *mut c_void, w: *const u8, xq: *const u8, y: *mut u8, n_tokens: u32, n_in: u32, n_out: u32);
+    pub fn aclrtlaunch_matvec_q8_0_grouped(bd: u32, s: *mut c_void, w: *const u8, xq: *const u8, y: *mut u8, n_tokens: u32, group_in: u32, n_out: u32, groups: u32);
+    pub fn aclrtlaunch_quantize_q8_0(bd: u32, s: *mut c_void, x: *const u8, xq: *mut u8, n_tokens: u32, n: u32);
+    pub fn aclrtlaunch_quantize_q8_k(bd: u32, s: *mut c_void, x: *const u8, xq: *mut u8, n_tokens: u32, n: u32);
+
     pub fn aclrtlaunch_rms_norm_plain(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_rms_norm(bd: u32, s: *mut c_void, x: *const u8, w: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_head_rms_norm(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, heads: u32, head_dim: u32, eps: f32);

@@ -12,3 +12,5 @@ pub mod kernels;
 mod emu_rules;
 #[cfg(test)]
 mod tests_basic;
+#[cfg(test)]
+mod tests_matvec;
