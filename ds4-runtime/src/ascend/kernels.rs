@@ -28,6 +28,16 @@ extern "C" {
     pub fn aclrtlaunch_quantize_q8_0(bd: u32, s: *mut c_void, x: *const u8, xq: *mut u8, n_tokens: u32, n: u32);
     pub fn aclrtlaunch_quantize_q8_k(bd: u32, s: *mut c_void, x: *const u8, xq: *mut u8, n_tokens: u32, n: u32);
 
+    pub fn aclrtlaunch_hc_split(bd: u32, s: *mut c_void, mix: *const u8, scale: *const u8, base: *const u8, pre: *mut u8, post: *mut u8, comb: *mut u8, n_tokens: u32, iters: u32, eps: f32);
+    pub fn aclrtlaunch_hc_weighted_sum(bd: u32, s: *mut c_void, hc: *const u8, w: *const u8, x: *mut u8, n_tokens: u32, n_embd: u32);
+    pub fn aclrtlaunch_hc_post(bd: u32, s: *mut c_void, y: *const u8, res: *const u8, post: *const u8, comb: *const u8, out: *mut u8, n_tokens: u32, n_embd: u32);
+    pub fn aclrtlaunch_hc_head_weights(bd: u32, s: *mut c_void, pre: *const u8, scale: *const u8, base: *const u8, w: *mut u8, n_tokens: u32, eps: f32);
+
+    pub fn aclrtlaunch_router_probs(bd: u32, s: *mut c_void, logits: *const u8, prob: *mut u8, n_tokens: u32, n_expert: u32);
+    /// `bias` may be null (no `exp_probs_b` tensor).
+    pub fn aclrtlaunch_router_topk(bd: u32, s: *mut c_void, prob: *const u8, bias: *const u8, ids: *mut u8, wt: *mut u8, n_tokens: u32, n_expert: u32, k: u32, scale: f32);
+    pub fn aclrtlaunch_router_hash(bd: u32, s: *mut c_void, prob: *const u8, tid2eid: *const u8, tokens: *const u8, ids: *mut u8, wt: *mut u8, n_tokens: u32, n_expert: u32, k: u32, scale: f32, vocab: u32);
+
     pub fn aclrtlaunch_rms_norm_plain(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_rms_norm(bd: u32, s: *mut c_void, x: *const u8, w: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_head_rms_norm(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, heads: u32, head_dim: u32, eps: f32);

@@ -14,3 +14,5 @@ mod emu_rules;
 mod tests_basic;
 #[cfg(test)]
 mod tests_matvec;
+#[cfg(test)]
+mod tests_hc;
