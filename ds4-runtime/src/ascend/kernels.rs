@@ -38,6 +38,9 @@ extern "C" {
     pub fn aclrtlaunch_router_topk(bd: u32, s: *mut c_void, prob: *const u8, bias: *const u8, ids: *mut u8, wt: *mut u8, n_tokens: u32, n_expert: u32, k: u32, scale: f32);
     pub fn aclrtlaunch_router_hash(bd: u32, s: *mut c_void, prob: *const u8, tid2eid: *const u8, tokens: *const u8, ids: *mut u8, wt: *mut u8, n_tokens: u32, n_expert: u32, k: u32, scale: f32, vocab: u32);
 
+    pub fn aclrtlaunch_moe_gate_up(bd: u32, s: *mut c_void, gate: *const u8, up: *const u8, xq: *const u8, ids: *const u8, g: *mut u8, u: *mut u8, n_tokens: u32, n_embd: u32, n_ff: u32, n_expert: u32, k: u32, e0: u32, e1: u32);
+    pub fn aclrtlaunch_moe_down(bd: u32, s: *mut c_void, down: *const u8, midq: *const u8, ids: *const u8, y: *mut u8, n_tokens: u32, n_ff: u32, n_embd: u32, n_expert: u32, k: u32, e0: u32, e1: u32);
+
     pub fn aclrtlaunch_rms_norm_plain(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_rms_norm(bd: u32, s: *mut c_void, x: *const u8, w: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_head_rms_norm(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, heads: u32, head_dim: u32, eps: f32);

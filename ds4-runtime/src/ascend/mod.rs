@@ -16,3 +16,5 @@ mod tests_basic;
 mod tests_matvec;
 #[cfg(test)]
 mod tests_hc;
+#[cfg(test)]
+mod tests_moe;
