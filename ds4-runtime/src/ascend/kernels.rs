@@ -41,6 +41,13 @@ extern "C" {
     pub fn aclrtlaunch_moe_gate_up(bd: u32, s: *mut c_void, gate: *const u8, up: *const u8, xq: *const u8, ids: *const u8, g: *mut u8, u: *mut u8, n_tokens: u32, n_embd: u32, n_ff: u32, n_expert: u32, k: u32, e0: u32, e1: u32);
     pub fn aclrtlaunch_moe_down(bd: u32, s: *mut c_void, down: *const u8, midq: *const u8, ids: *const u8, y: *mut u8, n_tokens: u32, n_ff: u32, n_embd: u32, n_expert: u32, k: u32, e0: u32, e1: u32);
 
+    /// `table` is the session RoPE table (`table_rows` rows of `n_rot` values, MODEL.md §7).
+    pub fn aclrtlaunch_rope(bd: u32, s: *mut c_void, x: *const u8, table: *const u8, y: *mut u8, n_tokens: u32, pos0: u32, heads: u32, head_dim: u32, n_rot: u32, inverse: u32, table_rows: u32);
+    pub fn aclrtlaunch_fp8_kv(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, head_dim: u32, n_quant: u32);
+    pub fn aclrtlaunch_indexer_qat(bd: u32, s: *mut c_void, q: *const u8, y: *mut u8, n_tokens: u32, heads: u32, head_dim: u32);
+    /// `raw` is the ring state of `ring_rows` rows; row `pos % ring_rows` is written.
+    pub fn aclrtlaunch_kv_push_raw(bd: u32, s: *mut c_void, kv: *const u8, raw: *mut u8, n_tokens: u32, pos0: u32, head_dim: u32, window: u32, ring_rows: u32);
+
     pub fn aclrtlaunch_rms_norm_plain(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_rms_norm(bd: u32, s: *mut c_void, x: *const u8, w: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_head_rms_norm(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, heads: u32, head_dim: u32, eps: f32);

@@ -18,3 +18,5 @@ mod tests_matvec;
 mod tests_hc;
 #[cfg(test)]
 mod tests_moe;
+#[cfg(test)]
+mod tests_rope;

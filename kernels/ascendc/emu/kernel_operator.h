@@ -323,6 +323,7 @@ EMU_BINARY(Sub, x - y)
 EMU_BINARY(Mul, x * y)
 EMU_BINARY(Div, x / y)
 EMU_BINARY(Max, x > y ? x : y)
+EMU_BINARY(And, x & y)
 EMU_BINARY(Min, x < y ? x : y)
 #undef EMU_BINARY
 
