@@ -48,6 +48,10 @@ extern "C" {
     /// `raw` is the ring state of `ring_rows` rows; row `pos % ring_rows` is written.
     pub fn aclrtlaunch_kv_push_raw(bd: u32, s: *mut c_void, kv: *const u8, raw: *mut u8, n_tokens: u32, pos0: u32, head_dim: u32, window: u32, ring_rows: u32);
 
+    /// `comp` is null for ratio 0 and `sel` null unless ratio 4 (then `top_k` ids per token).
+    pub fn aclrtlaunch_attention(bd: u32, s: *mut c_void, q: *const u8, sinks: *const u8, raw: *const u8, comp: *const u8, sel: *const u8, out: *mut u8, n_tokens: u32, pos0: u32, heads: u32, head_dim: u32, window: u32, ratio: u32, ring_rows: u32, comp_rows: u32, top_k: u32);
+    pub fn aclrtlaunch_indexer_topk(bd: u32, s: *mut c_void, q: *const u8, wts: *const u8, index_rows: *const u8, sel: *mut u8, n_tokens: u32, pos0: u32, heads: u32, head_dim: u32, top_k: u32, ratio: u32, n_rows: u32);
+
     pub fn aclrtlaunch_rms_norm_plain(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_rms_norm(bd: u32, s: *mut c_void, x: *const u8, w: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_head_rms_norm(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, heads: u32, head_dim: u32, eps: f32);

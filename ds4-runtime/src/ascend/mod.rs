@@ -20,3 +20,5 @@ mod tests_hc;
 mod tests_moe;
 #[cfg(test)]
 mod tests_rope;
+#[cfg(test)]
+mod tests_attention;
