@@ -52,6 +52,9 @@ extern "C" {
     pub fn aclrtlaunch_attention(bd: u32, s: *mut c_void, q: *const u8, sinks: *const u8, raw: *const u8, comp: *const u8, sel: *const u8, out: *mut u8, n_tokens: u32, pos0: u32, heads: u32, head_dim: u32, window: u32, ratio: u32, ring_rows: u32, comp_rows: u32, top_k: u32);
     pub fn aclrtlaunch_indexer_topk(bd: u32, s: *mut c_void, q: *const u8, wts: *const u8, index_rows: *const u8, sel: *mut u8, n_tokens: u32, pos0: u32, heads: u32, head_dim: u32, top_k: u32, ratio: u32, n_rows: u32);
 
+    /// `post`: 0 FP8 on the first `n_quant` dims, 1 Hadamard + FP4 (indexer rows).
+    pub fn aclrtlaunch_compressor_update(bd: u32, s: *mut c_void, kv_t: *const u8, sc_t: *const u8, ape: *const u8, norm: *const u8, st_kv: *mut u8, st_score: *mut u8, comp: *mut u8, table: *const u8, n_tokens: u32, pos0: u32, ratio: u32, head_dim: u32, n_rot: u32, post: u32, n_quant: u32, eps: f32, comp_rows: u32, table_rows: u32);
+
     pub fn aclrtlaunch_rms_norm_plain(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_rms_norm(bd: u32, s: *mut c_void, x: *const u8, w: *const u8, y: *mut u8, n_tokens: u32, n: u32, eps: f32);
     pub fn aclrtlaunch_head_rms_norm(bd: u32, s: *mut c_void, x: *const u8, y: *mut u8, n_tokens: u32, heads: u32, head_dim: u32, eps: f32);

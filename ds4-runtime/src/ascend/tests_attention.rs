@@ -3,7 +3,7 @@
 use super::kernels::*;
 use super::tests_basic::{close, m, p, BLOCKS};
 use crate::cpu;
-use crate::cpu::testutil::Rng;
+use crate::cpu::testutil::{f16_bytes, Rng};
 use crate::quant::f16_round;
 use std::ptr::{null, null_mut};
 
@@ -89,4 +89,59 @@ fn ascend_indexer_topk_matches_cpu() {
     let mut got = vec![0i32; t * top_k];
     unsafe { aclrtlaunch_indexer_topk(BLOCK_DIM, null_mut(), p(&q), p(&wts), p(&rows), m(&mut got), t as u32, pos0 as u32, heads as u32, hd as u32, top_k as u32, 4, n_rows as u32) };
     assert_eq!(got, want, "indexer_topk chunk");
+}
+
+/// Compressed rows: everything but the RMS norm is the CPU's arithmetic. The norm sums
+/// squares in f32 (the CPU in f64), so its factor may differ by one ulp, which moves a value
+/// across a FP8/FP4/f16 rounding boundary only when it lies within a few ulps of one. So:
+/// at most 1% of the values may differ, each by at most one grid step (< max(|a|, |b|)).
+fn rows_close(got: &[f32], want: &[f32], what: &str) {
+    let mut differ = 0;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if g != w {
+            differ += 1;
+            assert!((g - w).abs() <= g.abs().max(w.abs()), "{what}: elem {i}: {g} vs {w}");
+        }
+    }
+    assert!(differ * 100 <= got.len(), "{what}: {differ} of {} values differ", got.len());
+}
+
+#[test]
+fn ascend_compressor_matches_cpu() {
+    let mut rng = Rng(752);
+    // (ratio, head_dim, n_rot, post, tokens, chunk)
+    for &(ratio, hd, n_rot, post, n, chunk) in &[(4usize, 128usize, 64usize, 1u32, 41usize, 1usize), (4, 512, 64, 0, 23, 5), (128, 128, 64, 0, 300, 37), (4, 128, 64, 0, 30, 8)] {
+        let coff = if ratio == 4 { 2 } else { 1 };
+        let w = coff * hd;
+        let params = cpu::RopeParams { n_rot, ..cpu::RopeParams::compressed() };
+        let mut table = vec![0.0f32; n * n_rot];
+        cpu::rope_table_fill(&params, 0, &mut table);
+        let ape = f16_bytes(&rng.vec(w * ratio, 1.0));
+        let norm = rng.vec(hd, 1.5);
+        let kv = rng.vec(n * w, 2.0);
+        let sc = rng.vec(n * w, 3.0);
+        let comp_rows = n / ratio + 2;
+        let n_quant = hd - n_rot;
+        let row_post = if post == 0 { cpu::RowPost::Fp8 { n_quant } } else { cpu::RowPost::Qat };
+        let (mut wkv, mut wsc, mut wcomp) = (vec![0.0f32; coff * ratio * w], vec![cpu::NEG_INF; coff * ratio * w], vec![0.0f32; comp_rows * hd]);
+        for pos in 0..n {
+            let st = cpu::CompressorState { kv: &mut wkv, score: &mut wsc };
+            cpu::compressor_update(&kv[pos * w..(pos + 1) * w], &sc[pos * w..(pos + 1) * w], &ape, &norm, st, &mut wcomp, &table, ratio, hd, n_rot, row_post, pos, 1e-6);
+        }
+        for bd in [BLOCK_DIM, 1] {
+            let (mut gkv, mut gsc, mut gcomp) = (vec![0.0f32; wkv.len()], vec![cpu::NEG_INF; wsc.len()], vec![0.0f32; wcomp.len()]);
+            let mut pos0 = 0;
+            while pos0 < n {
+                let t = chunk.min(n - pos0);
+                unsafe {
+                    aclrtlaunch_compressor_update(bd, null_mut(), p(&kv[pos0 * w..]), p(&sc[pos0 * w..]), p(&ape), p(&norm), m(&mut gkv), m(&mut gsc), m(&mut gcomp), p(&table), t as u32, pos0 as u32, ratio as u32, hd as u32, n_rot as u32, post, n_quant as u32, 1e-6, comp_rows as u32, n as u32)
+                };
+                pos0 += t;
+            }
+            let what = format!("compressor ratio {ratio} hd {hd} post {post} chunk {chunk} blocks {bd}");
+            assert_eq!(gkv, wkv, "{what}: state kv");
+            assert_eq!(gsc, wsc, "{what}: state score");
+            rows_close(&gcomp, &wcomp, &what);
+        }
+    }
 }
