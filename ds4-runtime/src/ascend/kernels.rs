@@ -65,4 +65,6 @@ extern "C" {
     /// Test-only kernels that break one device rule each (0 misaligned DataCopy, 1 read past
     /// a buffer, 2 unified buffer over capacity, 3 queue depth).
     pub fn aclrtlaunch_broken(which: u32, x: *mut u8);
+    /// The emulation's largest per-block unified-buffer allocation since the last reset.
+    pub fn ascendc_emu_ub_peak(reset: u32) -> u32;
 }

@@ -137,3 +137,54 @@ fn ascend_swiglu_matches_cpu() {
         }
     }
 }
+
+/// Runs `f` and returns the largest per-block UB allocation it made.
+pub(super) fn ub_of(f: impl FnOnce()) -> u32 {
+    unsafe { ascendc_emu_ub_peak(1) };
+    f();
+    unsafe { ascendc_emu_ub_peak(1) }
+}
+
+#[test]
+fn ascend_cost_ub_figures_are_the_kernels() {
+    // Every kernel once on small shapes: the UB it allocates is what the cost model says.
+    use super::cost::ub_bytes;
+    use crate::plan::Kernel::{self, *};
+    let f = vec![0.25f32; 1 << 16];
+    let i = vec![1i32; 1 << 12];
+    let mut o = vec![0.0f32; 1 << 16];
+    let (x, t, n) = (p(&f), p(&i), null_mut());
+    let y = m(&mut o);
+    let calls: Vec<(Kernel, Box<dyn Fn()>)> = vec![
+        (RmsNorm, Box::new(move || unsafe { aclrtlaunch_rms_norm(1, n, x, x, y, 1, 256, 1e-6) })),
+        (Add, Box::new(move || unsafe { aclrtlaunch_add(1, n, x, x, y, 1, 256) })),
+        (Embed, Box::new(move || unsafe { aclrtlaunch_embed(1, n, x, t, y, 1, 256, 4) })),
+        (MatvecF16, Box::new(move || unsafe { aclrtlaunch_matvec_f16(1, n, x, x, y, 1, 256, 8) })),
+        (MatvecQ8_0, Box::new(move || unsafe { aclrtlaunch_matvec_q8_0(1, n, x, x, y, 1, 256, 8) })),
+        (QuantizeQ8_0, Box::new(move || unsafe { aclrtlaunch_quantize_q8_0(1, n, x, y, 1, 256) })),
+        (HcPost, Box::new(move || unsafe { aclrtlaunch_hc_post(1, n, x, x, x, x, y, 1, 256) })),
+        (HcSplit, Box::new(move || unsafe { aclrtlaunch_hc_split(1, n, x, x, x, y, y, y, 1, 2, 1e-6) })),
+        (RouterProbs, Box::new(move || unsafe { aclrtlaunch_router_probs(1, n, x, y, 1, 16) })),
+        (RouterTopk, Box::new(move || unsafe { aclrtlaunch_router_topk(1, n, x, x, y, y, 1, 16, 6, 1.5) })),
+        (Rope, Box::new(move || unsafe { aclrtlaunch_rope(1, n, x, x, y, 1, 0, 2, 128, 64, 0, 4) })),
+        (Attention, Box::new(move || unsafe { aclrtlaunch_attention(1, n, x, x, x, std::ptr::null(), std::ptr::null(), y, 1, 0, 2, 128, 4, 0, 4, 0, 0) })),
+        (IndexerTopk, Box::new(move || unsafe { aclrtlaunch_indexer_topk(1, n, x, x, x, y, 1, 0, 2, 128, 4, 4, 8) })),
+        (MoeGateUp, Box::new(move || unsafe { aclrtlaunch_moe_gate_up(1, n, x, x, x, t, y, y, 1, 256, 256, 16, 6, 0, 0) })),
+        (CompressorUpdate, Box::new(move || unsafe { aclrtlaunch_compressor_update(1, n, x, x, x, x, y, y, y, x, 1, 0, 4, 128, 64, 0, 64, 1e-6, 4, 4) })),
+        (HcWeightedSum, Box::new(move || unsafe { aclrtlaunch_hc_weighted_sum(1, n, x, x, y, 1, 256) })),
+        (HcHeadWeights, Box::new(move || unsafe { aclrtlaunch_hc_head_weights(1, n, x, x, x, y, 1, 1e-6) })),
+        (RouterHash, Box::new(move || unsafe { aclrtlaunch_router_hash(1, n, x, t, t, y, y, 1, 16, 6, 1.5, 4) })),
+        (QuantizeQ8K, Box::new(move || unsafe { aclrtlaunch_quantize_q8_k(1, n, x, y, 1, 256) })),
+        (HeadRmsNorm, Box::new(move || unsafe { aclrtlaunch_head_rms_norm(1, n, x, y, 1, 2, 128, 1e-6) })),
+        (Swiglu, Box::new(move || unsafe { aclrtlaunch_swiglu(1, n, x, x, y, 1, 256, 10.0) })),
+        (KvPushRaw, Box::new(move || unsafe { aclrtlaunch_kv_push_raw(1, n, x, y, 1, 0, 128, 128, 4) })),
+    ];
+    let mut bad = Vec::new();
+    for (k, call) in &calls {
+        let ub = ub_of(call);
+        if ub != ub_bytes(*k) {
+            bad.push(format!("{k:?}: kernel {ub}, cost model {}", ub_bytes(*k)));
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}

@@ -37,6 +37,7 @@ struct Ctx {
     const char *kernel = "?";
     uint32_t block = 0, blocks = 1;
     uint32_t ub_used = 0;
+    uint32_t ub_peak = 0;  // largest ub_used since the last reset (for the cost model's tests)
     alignas(64) uint8_t ub[UB_BYTES];
 };
 inline thread_local Ctx ctx;
@@ -264,6 +265,7 @@ public:
         if ((uint64_t)off + len > ascendc_emu::UB_BYTES)
             fail("unified buffer over capacity", "InitBuffer of %u bytes with %u in use (capacity %u)", len, off, ascendc_emu::UB_BYTES);
         ctx.ub_used = off + len;
+        if (ctx.ub_used > ctx.ub_peak) ctx.ub_peak = ctx.ub_used;
         return off;
     }
     template <TPosition P, int32_t D> void InitBuffer(TQue<P, D> &q, int32_t num, uint32_t len) {
