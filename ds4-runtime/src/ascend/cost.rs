@@ -122,7 +122,9 @@ pub fn kernel_cost(kernel: Kernel, d: &LaunchDims) -> KernelCost {
     let t = d.tokens;
     let (ain, aout) = (sum(&d.inputs) * t, sum(&d.outputs) * t);
     let wfull: u64 = d.weights.iter().map(|w| w.bytes).sum();
-    let row = |w: &WeightDims| GgmlType::from_id(w.ggml_type).map_or(0, |g| g.row_bytes(w.ne0 as usize) as u64);
+    let row = |w: &WeightDims| {
+        GgmlType::from_id(w.ggml_type).map_or(0, |g| g.row_bytes(w.ne0 as usize) as u64)
+    };
     let cores_on = |units: u64| units.clamp(1, CORES);
     let (mut read, mut write, mut weight) = (ain, aout, 0u64);
     match kernel {
@@ -130,7 +132,11 @@ pub fn kernel_cost(kernel: Kernel, d: &LaunchDims) -> KernelCost {
         RmsNormPlain | RmsNorm | HeadRmsNorm => {
             // One row per core when there are fewer rows than cores: every core reads it
             // for the sum of squares, then its own slice again.
-            let segs = if kernel == HeadRmsNorm { t * d.heads } else { t };
+            let segs = if kernel == HeadRmsNorm {
+                t * d.heads
+            } else {
+                t
+            };
             if segs < CORES {
                 read = ain * (CORES + 1);
             } else {
@@ -144,12 +150,8 @@ pub fn kernel_cost(kernel: Kernel, d: &LaunchDims) -> KernelCost {
             weight = wfull * t;
             read = ain * cores_on(rows / 8);
         }
-        HcWeightedSum | HcPost => {
-            // hc_post reads y once per destination stream.
-            if kernel == HcPost {
-                read = 4 * ain;
-            }
-        }
+        // hc_post reads y and the residual streams once per destination stream.
+        HcPost => read = 4 * ain,
         HcSplit | HcHeadWeights | RouterTopk => weight = wfull,
         RouterHash => weight = t * d.k * 4,
         Rope => read = ain + t * d.state_rows.first().copied().unwrap_or(0),
@@ -162,12 +164,20 @@ pub fn kernel_cost(kernel: Kernel, d: &LaunchDims) -> KernelCost {
             let hd4 = d.head_dim * 4;
             let ape_row = d.weights.first().map_or(0, |a| a.bytes / d.ratio.max(1));
             let cands = if d.ratio == 4 { 8 } else { d.ratio };
-            let emit = (0..t).filter(|i| (d.pos + 1 - (t - 1) + i) % d.ratio.max(1) == 0).count() as u64;
+            let emit = (0..t)
+                .filter(|i| (d.pos + 1 - (t - 1) + i).is_multiple_of(d.ratio.max(1)))
+                .count() as u64;
             let norm = d.weights.get(1).map_or(0, |n| n.bytes);
             weight = t * ape_row + emit * norm;
             read = ain + weight + emit * (3 * cands * hd4 + 256);
             write = t * 2 * w + emit * (hd4 + if d.ratio == 4 { 8 * w } else { 0 });
-            return KernelCost { gm_read: read, gm_write: write, weight_read: weight, ub_bytes: ub_bytes(kernel), launches: 1 };
+            return KernelCost {
+                gm_read: read,
+                gm_write: write,
+                weight_read: weight,
+                ub_bytes: ub_bytes(kernel),
+                launches: 1,
+            };
         }
         IndexerTopk => {
             let n = (d.pos + 1) / d.ratio.max(1);
@@ -199,7 +209,13 @@ pub fn kernel_cost(kernel: Kernel, d: &LaunchDims) -> KernelCost {
         }
         _ => {}
     }
-    KernelCost { gm_read: read + weight, gm_write: write, weight_read: weight, ub_bytes: ub_bytes(kernel), launches: 1 }
+    KernelCost {
+        gm_read: read + weight,
+        gm_write: write,
+        weight_read: weight,
+        ub_bytes: ub_bytes(kernel),
+        launches: 1,
+    }
 }
 
 fn attr(l: &Launch, name: &str) -> u64 {
@@ -214,7 +230,11 @@ pub fn launch_dims(plans: &PlanSet, l: &Launch, tokens: usize, pos: usize) -> La
         Kernel::KvPushRaw | Kernel::CompressorUpdate => 0,
         _ => 1,
     };
-    let bufs: Vec<Buf> = l.args.iter().filter_map(|a| if let Arg::Buf(b) = a { Some(*b) } else { None }).collect();
+    let bufs: Vec<Buf> = l
+        .args
+        .iter()
+        .filter_map(|a| if let Arg::Buf(b) = a { Some(*b) } else { None })
+        .collect();
     let split = bufs.len().saturating_sub(outputs);
     let mut d = LaunchDims {
         tokens: if l.one_row { 1 } else { tokens as u64 },
@@ -327,10 +347,18 @@ pub fn decode_estimate(plans: &PlanSet) -> Estimate {
 
 /// [`decode_estimate`] for a token at position `pos`.
 pub fn decode_estimate_at(plans: &PlanSet, pos: usize) -> Estimate {
-    let mut r = Recorder { plans, pos, est: Estimate::default() };
+    let mut r = Recorder {
+        plans,
+        pos,
+        est: Estimate::default(),
+    };
     (plans.decode.run)(&mut r);
     let mut est = r.est;
-    est.tokens_per_s = if est.seconds > 0.0 { 1.0 / est.seconds } else { 0.0 };
+    est.tokens_per_s = if est.seconds > 0.0 {
+        1.0 / est.seconds
+    } else {
+        0.0
+    };
     est
 }
 

@@ -11,14 +11,14 @@ pub mod kernels;
 #[cfg(test)]
 mod emu_rules;
 #[cfg(test)]
+mod tests_attention;
+#[cfg(test)]
 mod tests_basic;
 #[cfg(test)]
-mod tests_matvec;
-#[cfg(test)]
 mod tests_hc;
+#[cfg(test)]
+mod tests_matvec;
 #[cfg(test)]
 mod tests_moe;
 #[cfg(test)]
 mod tests_rope;
-#[cfg(test)]
-mod tests_attention;
