@@ -9,6 +9,7 @@
 //! the CPU and [`session`] keeps a conversation's state between runs.
 //! [`synth`] writes the synthetic DS4-layout models the tests run on.
 
+pub mod ascend;
 pub mod chat;
 pub mod cpu;
 pub mod exec;

@@ -1,0 +1,24 @@
+//! The Ascend 310P backend pieces that do not need CANN: the AscendC kernels' launch ABI
+//! ([`kernels`]), compiled here against the host emulation, and the cost model ([`cost`]).
+//!
+//! The kernels live in `kernels/ascendc/` (one file per family); `build.rs` compiles them
+//! for the host against `kernels/ascendc/emu/` and, when CANN is installed, for the device.
+//! Every kernel is tested against the CPU kernel of [`crate::cpu`] in `tests_*.rs`.
+
+pub mod cost;
+pub mod kernels;
+
+#[cfg(test)]
+mod emu_rules;
+#[cfg(test)]
+mod tests_attention;
+#[cfg(test)]
+mod tests_basic;
+#[cfg(test)]
+mod tests_hc;
+#[cfg(test)]
+mod tests_matvec;
+#[cfg(test)]
+mod tests_moe;
+#[cfg(test)]
+mod tests_rope;
