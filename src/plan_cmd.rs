@@ -97,6 +97,8 @@ pub fn summary(args: &PlanArgs) -> anyhow::Result<Value> {
             "transfer_bytes": f["transfer_bytes"],
         })
     };
+    // The AscendC kernels' cost model over the fused decode plan: one Atlas 300I Duo.
+    let est = ds4_runtime::ascend::cost::decode_estimate(fused);
     Ok(json!({
         "profile": args.profile,
         "devices": args.devices,
@@ -106,6 +108,15 @@ pub fn summary(args: &PlanArgs) -> anyhow::Result<Value> {
         "decode": phase("decode"),
         "prefill": phase("prefill"),
         "per_device": devices,
+        "ascend_decode_estimate": {
+            "tokens_per_s": est.tokens_per_s,
+            "seconds_per_token": est.seconds,
+            "weight_bytes_per_token": est.total_weight_bytes(),
+            "weight_bytes_per_device": est.weight_bytes,
+            "global_bytes_per_device": est.device_bytes,
+            "launches": est.launches,
+            "copy_bytes": est.copy_bytes,
+        },
     }))
 }
 
@@ -170,6 +181,22 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
             );
         }
     }
+    let e = &s["ascend_decode_estimate"];
+    println!(
+        "ascend estimate (Atlas 300I Duo, 204.8 GB/s per chip): {:.2} tokens/s decode; weights read per token {:.3} GB ({}), {} launches, {:.2} MiB copied",
+        e["tokens_per_s"].as_f64().unwrap_or(0.0),
+        e["weight_bytes_per_token"].as_f64().unwrap_or(0.0) / 1e9,
+        e["weight_bytes_per_device"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, b)| format!("device {i}: {:.3} GB", b.as_f64().unwrap_or(0.0) / 1e9))
+            .collect::<Vec<_>>()
+            .join(", "),
+        e["launches"],
+        mib(&e["copy_bytes"]),
+    );
     for d in s["per_device"].as_array().into_iter().flatten() {
         let budget = if d["budget_bytes"].as_u64().unwrap_or(0) == 0 {
             "no budget".to_string()
