@@ -14,10 +14,17 @@ fn main() -> ExitCode {
         .init();
     let cli = match Cli::try_parse_from(normalise_args(std::env::args_os())) {
         Ok(c) => c,
-        Err(e) => {
-            // Help and version go to stdout with exit 0; usage errors exit 2.
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // A usage error: its first line names the flag and the problem.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("ds4-runtime: {} (see --help)", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
         }
     };
     let result = match &cli.command {

@@ -5,7 +5,7 @@
 //! yet evaluated), the EOS that closes that answer (FORMAT.md §6.3), then
 //! `<｜User｜>` text `<｜Assistant｜>` and the think tag. The history is never re-run.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Result;
 use ds4_runtime::chat::{self, ChatOptions, ThinkMode};
@@ -25,11 +25,14 @@ pub fn chat(
 ) -> Result<()> {
     eprintln!("ds4-runtime: interactive chat; type a message, /reset to start over, /exit or Ctrl-D to quit");
     let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
     let mut pending: Vec<u32> = Vec::new();
     let mut first = true;
     loop {
-        eprint!("> ");
-        std::io::stderr().flush().ok();
+        if interactive {
+            eprint!("> ");
+            std::io::stderr().flush().ok();
+        }
         let mut line = String::new();
         if stdin.lock().read_line(&mut line)? == 0 {
             return Ok(());

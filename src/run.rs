@@ -122,7 +122,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let t_load = Instant::now();
     let model = Model::open(&path, PROFILES)?;
     let plans = plan_set(model.profile.name, args.devices, !args.unfused)?;
-    let tok = Tokenizer::from_gguf(&model.file).context("cannot build the tokenizer from the model")?;
+    let tok = model.tokenizer().context("cannot build the tokenizer from the model")?;
     let vocab = model.profile.vocab;
     let ctx = args.ctx as usize;
     tracing::info!(profile = model.profile.name, devices = args.devices, "model loaded in {:?}", t_load.elapsed());
@@ -153,7 +153,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         top_k: args.top_k as usize,
         top_p: args.top_p,
         min_p: args.min_p,
-        seed: args.seed,
+        seed: args.seed.unwrap_or_else(ds4_runtime::sampler::time_seed),
     });
 
     match prompt_ids {
@@ -206,7 +206,7 @@ impl Dumps {
             let top = ds4_runtime::sampler::top_logprobs(logits, *k);
             let alts: Vec<_> = top
                 .iter()
-                .map(|(id, logit, lp)| serde_json::json!({"id": id, "logit": logit, "logprob": lp}))
+                .map(|(id, lp)| serde_json::json!({"id": id, "logit": logits[*id as usize], "logprob": lp}))
                 .collect();
             steps.push(serde_json::json!({"step": step, "selected": selected, "top_logprobs": alts}));
         }

@@ -30,7 +30,13 @@ pub fn synth(a: &SynthArgs) -> Result<()> {
     }
     let report = ds4_runtime::synth::write(&opts, &a.output)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
-    eprintln!("ds4-runtime: wrote {} ({report})", a.output.display());
+    eprintln!(
+        "ds4-runtime: wrote {} ({} tensors, {} bytes{})",
+        a.output.display(),
+        report.n_tensors,
+        report.file_bytes,
+        if report.sparse { ", sparse" } else { "" }
+    );
     Ok(())
 }
 
@@ -39,7 +45,7 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
     let file = GgufFile::open(&a.file).with_context(|| format!("cannot open {}", a.file.display()))?;
     let profile = ds4_runtime::model::match_profile(&file, PROFILES);
     let name = profile.as_ref().ok().map(|p| p.name);
-    print!("{}", ds4_runtime::inspect::report(&file, name));
+    print!("{}", ds4_runtime::inspect::report_for(&file, name));
     match profile {
         Ok(p) => {
             let plans = crate::run::plan_set(p.name, 1, true)?;
@@ -59,7 +65,7 @@ pub fn tokenize(a: &TokenizeArgs) -> Result<()> {
     let tok = match &a.model {
         Some(m) => {
             let f = GgufFile::open(m).with_context(|| format!("cannot open {}", m.display()))?;
-            Tokenizer::from_gguf(&f)?
+            ds4_runtime::model::tokenizer_from_gguf(&f)?
         }
         None => Tokenizer::embedded()?,
     };

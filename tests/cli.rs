@@ -36,22 +36,59 @@ fn hello_prints_text_and_the_summary_line() {
 }
 
 #[test]
-fn teacher_forced_c1_matches_the_reference_first_step() {
+fn teacher_forced_c1_matches_the_reference() {
     let c = common::cases().into_iter().find(|c| c.name.starts_with("c1")).unwrap();
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let logits = dir.join("c1_logits.f32");
+    let stages = dir.join("c1_cli_stages");
+    let _ = std::fs::remove_dir_all(&stages);
     let ids = |v: &[u32]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
     let out = ds4(&[
         "-m", &tiny(), "--prompt-ids", &ids(&c.prompt_ids), "--force-ids", &ids(&c.generated_ids),
-        "--dump-logits", logits.to_str().unwrap(),
+        "--dump-logits", logits.to_str().unwrap(), "--dump-stages", stages.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bytes = std::fs::read(&logits).unwrap();
     assert_eq!(bytes.len(), c.generated_ids.len() * c.vocab * 4, "one logits row per forced step");
-    let got: Vec<f32> = bytes[..c.vocab * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-    let want = c.full_row(0);
-    let max = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(max <= 0.02, "step 0 max |diff| {max}");
+    for (i, &step) in c.full_rows.iter().enumerate() {
+        let row = &bytes[step * c.vocab * 4..(step + 1) * c.vocab * 4];
+        let got: Vec<f32> = row.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let want = c.full_row(i);
+        let max = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(max <= 0.02, "step {step}: max |diff| {max}");
+        assert_eq!(common::argmax(&got), common::argmax(&want), "step {step}: argmax");
+    }
+    // The stage files carry the reference's names (their values: tests/stages.rs).
+    let names = |d: &std::path::Path| {
+        let mut v: Vec<String> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&stages), names(&c.dir.join("stages")));
+}
+
+#[test]
+fn interactive_chat_answers_two_turns() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ds4-runtime"))
+        .args(["-m", &tiny(), "-n", "4", "--temp", "0"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"Hello\nAnd again\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // Turn 1 feeds the rendered prompt (10 tokens with the default system and
+    // <think>); turn 2 only what is new, not the history.
+    let prompts: Vec<&str> = err.lines().filter(|l| l.contains("prompt tokens:")).collect();
+    assert_eq!(prompts.len(), 2, "{err}");
+    assert!(prompts[0].starts_with("prompt tokens: 10,"), "{err}");
+    let second: usize = prompts[1].split("prompt tokens: ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    assert!(second < 10, "the second turn re-ran the history: {err}");
 }
 
 #[test]

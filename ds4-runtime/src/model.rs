@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::gguf::{self, GgufFile, Required};
 use crate::plan::{PlanSet, ProfileInfo};
 use crate::quant::GgmlType;
+use crate::tokenizer::Tokenizer;
 
 /// Why a model file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,11 @@ impl Model {
         Ok(Model { path: path.to_owned(), file, profile })
     }
 
+    /// The tokenizer this model carries.
+    pub fn tokenizer(&self) -> Result<Tokenizer, TokenizerLoadError> {
+        tokenizer_from_gguf(&self.file)
+    }
+
     /// Binds the weight table of `plans`: for every slot, the index of its tensor
     /// (None only for optional tensors that are absent).
     pub fn bind(&self, plans: &PlanSet) -> Result<Vec<Option<usize>>, ModelError> {
@@ -91,6 +97,25 @@ impl Model {
             })
             .collect())
     }
+}
+
+/// The tokenizer a GGUF carries (`tokenizer.ggml.tokens`, `.merges`, `.token_type`).
+pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Tokenizer, TokenizerLoadError> {
+    let tokens: Vec<String> =
+        file.get_str_array("tokenizer.ggml.tokens")?.into_iter().map(str::to_owned).collect();
+    let merges: Vec<String> =
+        file.get_str_array("tokenizer.ggml.merges")?.into_iter().map(str::to_owned).collect();
+    let types = file.get_i32_array("tokenizer.ggml.token_type").ok();
+    Ok(Tokenizer::from_vocab(&tokens, &merges, types.as_deref())?)
+}
+
+/// Why the model's tokenizer cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerLoadError {
+    #[error("tokenizer metadata: {0}")]
+    Metadata(#[from] gguf::GgufError),
+    #[error("tokenizer: {0}")]
+    Build(#[from] crate::tokenizer::TokenizerError),
 }
 
 /// The first profile whose metadata all match, or (closest profile, its mismatches).

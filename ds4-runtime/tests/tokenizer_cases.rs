@@ -107,6 +107,20 @@ fn from_vocab_matches_embedded_on_all_cases() {
 }
 
 #[test]
+fn from_vocab_with_llama_cpp_style_types() {
+    // llama.cpp's converter marks every `<｜…｜>`-looking added token CONTROL (3),
+    // the official file has many of them non-special; ids must not change.
+    let (tokens, merges, mut types) = official_vocab_arrays().expect("official arrays");
+    for ty in types.iter_mut().filter(|t| **t == 4) {
+        *ty = 3;
+    }
+    let built = Tokenizer::from_vocab(&tokens, &merges, Some(&types)).expect("from_vocab");
+    for case in cases() {
+        assert_eq!(built.encode(&case.text), case.ids, "ids of {:?}", case.text);
+    }
+}
+
+#[test]
 fn from_vocab_rejects_inconsistent_arrays() {
     let (tokens, merges, types) = official_vocab_arrays().expect("official arrays");
     let short = &types[..10];
@@ -224,4 +238,10 @@ fn tokenize_command() {
             vocab_size: 129280
         })
     ));
+}
+
+#[test]
+fn tokenizer_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Tokenizer>();
 }

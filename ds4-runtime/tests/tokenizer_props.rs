@@ -101,3 +101,15 @@ fn stream_holds_back_split_characters() {
     assert_eq!(stream.finish(), "\u{FFFD}");
     assert_eq!(stream.finish(), "");
 }
+
+#[test]
+fn long_runs_round_trip() {
+    // One pre-tokenizer piece of 200k bytes: the BPE heap keeps this n log n (a
+    // quadratic merge loop would take minutes here).
+    for unit in [" ", "a", "\n", "中", "!", "ab "] {
+        let text = unit.repeat(200_000 / unit.len());
+        let ids = tok().encode(&text);
+        assert!(ids.len() < text.len(), "{unit:?} should merge");
+        assert_eq!(tok().decode(&ids), text, "{unit:?}");
+    }
+}

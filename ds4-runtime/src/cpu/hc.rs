@@ -6,7 +6,7 @@
 //! flat index `4a+b`, row `a` = source stream, column `b` = destination stream).
 //! HC-post then rebuilds the state from the sublayer output and the residual state.
 
-use super::{f16_at, sigmoid};
+use super::{f16_row_to_f32, sigmoid};
 
 /// Number of HC streams.
 pub const N_HC: usize = 4;
@@ -14,8 +14,8 @@ pub const N_HC: usize = 4;
 /// Splits `mix` [24] into `pre` [4], `post` [4] and `comb` [16] with Sinkhorn (§5.2).
 ///
 /// `scale` = (pre, post, comb) scales, `base` [24] the biases. One max-subtracted row
-/// softmax, then `iters` column normalisations interleaved with `iters - 1` row ones;
-/// the last step normalises columns.
+/// softmax, then `iters` (≥ 1) column normalisations interleaved with `iters - 1` row
+/// ones; the last step normalises columns.
 #[allow(clippy::too_many_arguments)]
 pub fn hc_split(
     mix: &[f32],
@@ -118,12 +118,13 @@ pub fn hc_expand(x: &[f32], hc: &mut [f32]) {
 }
 
 /// Embedding lookup (§4): widens row `token` of the F16 table `[n_embd, V]` into `out`.
+///
+/// `token` must be below `V` (checked where ids enter the runtime); an id out of range
+/// panics here.
 pub fn embed_f16(table: &[u8], n_embd: usize, token: u32, out: &mut [f32]) {
     debug_assert_eq!(out.len(), n_embd);
     let row = &table[token as usize * n_embd * 2..(token as usize + 1) * n_embd * 2];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = f16_at(row, i);
-    }
+    f16_row_to_f32(row, out);
 }
 
 #[cfg(test)]

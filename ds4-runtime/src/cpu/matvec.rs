@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::{dot_f32, f16_at};
+use super::{dot_f32, f16_row_to_f32};
 use crate::quant::q8_0::{self, BlockQ8_0Act};
 use crate::quant::q8_k::{self, BlockQ8K};
 
@@ -53,10 +53,7 @@ pub fn matmul_f16(w: &[u8], n_in: usize, n_out: usize, x: &[f32], t: usize, y: &
     for_each_block(n_out, t, y, init, |rows, o0, out| {
         let nr = out.len() / t;
         for (r, row) in rows.chunks_exact_mut(n_in).take(nr).enumerate() {
-            let wrow = &w[(o0 + r) * rb..(o0 + r + 1) * rb];
-            for (i, v) in row.iter_mut().enumerate() {
-                *v = f16_at(wrow, i);
-            }
+            f16_row_to_f32(&w[(o0 + r) * rb..(o0 + r + 1) * rb], row);
         }
         for ti in 0..t {
             let xt = &x[ti * n_in..(ti + 1) * n_in];

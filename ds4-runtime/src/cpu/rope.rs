@@ -102,6 +102,35 @@ pub fn rope_apply(
     }
 }
 
+/// [`rope_apply`] on `t` token rows of `heads × head_dim`, token `i` at position
+/// `pos0 + i`, reading the session table (row `p` at `p·n_rot`).
+#[allow(clippy::too_many_arguments)]
+pub fn rope_apply_rows(
+    x: &mut [f32],
+    t: usize,
+    heads: usize,
+    head_dim: usize,
+    n_rot: usize,
+    table: &[f32],
+    pos0: usize,
+    inverse: bool,
+) {
+    debug_assert!(x.len() == t * heads * head_dim && table.len() >= (pos0 + t) * n_rot);
+    x.par_chunks_mut(heads * head_dim)
+        .enumerate()
+        .for_each(|(i, xt)| {
+            let p = pos0 + i;
+            rope_apply(
+                xt,
+                heads,
+                head_dim,
+                n_rot,
+                &table[p * n_rot..(p + 1) * n_rot],
+                inverse,
+            );
+        });
+}
+
 #[cfg(test)]
 // The self-check values are quoted as MODEL.md prints them.
 #[allow(clippy::excessive_precision, clippy::needless_range_loop)]
@@ -202,6 +231,24 @@ mod tests {
         rope_apply(&mut y, heads, hd, n_rot, &r, true);
         // Rotation then its inverse: |c²+s² - 1| ≤ 1e-7 plus rounding of 4 products.
         assert!(x.iter().zip(&y).all(|(a, b)| (a - b).abs() < 1e-6));
+    }
+
+    #[test]
+    fn rows_use_their_own_positions() {
+        let p = RopeParams {
+            n_rot: 8,
+            ..RopeParams::dense()
+        };
+        let mut table = vec![0.0; 8 * 20];
+        rope_table_fill(&p, 0, &mut table);
+        let x = Rng(7).vec(3 * 2 * 12, 1.0);
+        let mut y = x.clone();
+        rope_apply_rows(&mut y, 3, 2, 12, 8, &table, 10, false);
+        for i in 0..3 {
+            let mut want = x[i * 24..(i + 1) * 24].to_vec();
+            rope_apply(&mut want, 2, 12, 8, &row(&p, 10 + i), false);
+            assert_eq!(&y[i * 24..(i + 1) * 24], &want[..]);
+        }
     }
 
     #[test]

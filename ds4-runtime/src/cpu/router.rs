@@ -73,6 +73,9 @@ pub fn router_topk(
 }
 
 /// Hash routing (layers 0..2): ids from the token's `tid2eid` row, weights from `prob`.
+///
+/// The table's ids must be below `prob.len()`: the loader has to check the table once,
+/// since an id out of range panics here.
 pub fn router_hash(prob: &[f32], tid2eid_row: &[i32], scale: f32, ids: &mut [i32], wt: &mut [f32]) {
     debug_assert!(tid2eid_row.len() >= ids.len() && wt.len() == ids.len());
     debug_assert!(tid2eid_row

@@ -7,9 +7,9 @@
 //! out of the text by their exact spelling before any of that, so `encode` is the
 //! special-aware tokenisation; it never adds BOS.
 //!
-//! Encoding is ours and runs in three layers: [`added`] cuts added tokens out,
-//! [`pretok`] splits the rest exactly as the official regexes do (not as ds4's
-//! hand-written approximation, FORMAT.md §5.3), and [`bpe`] merges each piece, with
+//! Encoding is ours and runs in three layers: `added` cuts added tokens out,
+//! `pretok` splits the rest exactly as the official regexes do (not as ds4's
+//! hand-written approximation, FORMAT.md §5.3), and `bpe` merges each piece, with
 //! a per-call cache of pieces already seen. The `tokenizers` crate over the same file
 //! is the oracle in the tests (`tests/tokenizer_reference.rs`): identical ids on the
 //! benchmark novel and on random text, at about ten times its speed.
@@ -203,19 +203,18 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut out = Vec::with_capacity(text.len() / 3 + 1);
         // Pieces repeat a lot in prose; a piece seen before copies its earlier ids.
-        let mut seen: FastMap<&str, (u32, u32)> = FastMap::default();
+        let mut seen: FastMap<&str, (usize, usize)> = FastMap::default();
         let bpe = &self.tables.bpe;
         self.tables.added.split(text, &mut |segment| match segment {
             Segment::Token(id) => out.push(id),
             Segment::Text(stretch) => pretok::split(stretch, &mut |piece| {
                 if let Some(&(start, len)) = seen.get(piece) {
-                    let start = start as usize;
-                    out.extend_from_within(start..start + len as usize);
+                    out.extend_from_within(start..start + len);
                     return;
                 }
                 let start = out.len();
                 bpe.encode_piece(piece.as_bytes(), &mut out);
-                seen.insert(piece, (start as u32, (out.len() - start) as u32));
+                seen.insert(piece, (start, out.len() - start));
             }),
         });
         out

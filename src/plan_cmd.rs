@@ -1,0 +1,189 @@
+//! The `plan` subcommand: what the compiled plans of a profile do and cost.
+//!
+//! Everything comes from the generated [`crate::plans`]: op counts before and
+//! after fusion, kernel launches per decoded token and per prefill chunk (fused
+//! and unfused), per-device weight, state (at `--ctx`) and arena bytes against the
+//! profile's budget, arena against the max-live lower bound and against no reuse,
+//! and cross-device transfers. `--dot` prints the Graphviz graph instead and
+//! `--json` one JSON object (fields in docs/PLAN_JSON.md).
+
+use crate::plans::{DOTS, PLAN_SETS};
+use anyhow::{anyhow, bail, Context};
+use ds4_runtime::plan::{Phase, PlanSet};
+use serde_json::{json, Value};
+
+/// Arguments of `plan`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// Profile: flash, flash4 or tiny.
+    #[arg(long, default_value = "flash")]
+    pub profile: String,
+    /// Phase for `--dot` (decode or prefill); the summary covers both.
+    #[arg(long, default_value = "decode")]
+    pub phase: String,
+    /// Context length the state is sized for.
+    #[arg(long, default_value_t = 32768)]
+    pub ctx: usize,
+    /// Device count (1 or 2).
+    #[arg(long, default_value_t = 2)]
+    pub devices: u8,
+    /// Print Graphviz DOT of the placed graph instead of the summary.
+    #[arg(long)]
+    pub dot: bool,
+    /// With `--dot`: the graph before fusion.
+    #[arg(long)]
+    pub unfused: bool,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn find(profile: &str, devices: u8, fused: bool) -> Option<&'static PlanSet> {
+    PLAN_SETS.iter().find(|s| s.profile.name == profile && s.devices == devices && s.fused == fused)
+}
+
+/// The summary object `plan --json` prints.
+pub fn summary(args: &PlanArgs) -> anyhow::Result<Value> {
+    let fused = find(&args.profile, args.devices, true).ok_or_else(|| {
+        let known: Vec<String> = PLAN_SETS.iter().map(|s| format!("{}/{}", s.profile.name, s.devices)).collect();
+        anyhow!("no plan for profile `{}` with {} device(s) (known: {})", args.profile, args.devices, known.join(", "))
+    })?;
+    let unfused = find(&args.profile, args.devices, false);
+    let parse = |s: &PlanSet| -> anyhow::Result<Value> {
+        serde_json::from_str(s.summary_json).context("generated plan summary is not JSON")
+    };
+    let fj = parse(fused)?;
+    let uj = unfused.map(parse).transpose()?;
+
+    let n = args.devices as usize;
+    let mut weights = vec![0u64; n];
+    for w in fused.weights {
+        weights[w.device as usize] += w.bytes;
+    }
+    let mut state = vec![0u64; n];
+    for s in fused.states {
+        state[s.device as usize] += (s.rows.at(args.ctx) * s.width * 4) as u64;
+    }
+    let budget = fj["budget_bytes"].as_u64().unwrap_or(0);
+    let mut devices = Vec::new();
+    for d in 0..n {
+        let arena = fused.decode.arena_bytes[d].max(fused.prefill.arena_bytes[d]) as u64;
+        let total = weights[d] + state[d] + arena;
+        devices.push(json!({
+            "device": d,
+            "weight_bytes": weights[d],
+            "state_bytes": state[d],
+            "arena_bytes": arena,
+            "total_bytes": total,
+            "budget_bytes": budget,
+            "fits": budget == 0 || total <= budget,
+        }));
+    }
+    let phase = |key: &str| -> Value {
+        let f = &fj[key];
+        let u = uj.as_ref().map(|u| u[key].clone()).unwrap_or(Value::Null);
+        json!({
+            "ops_unfused": f["ops_unfused"],
+            "ops_fused": f["ops_fused"],
+            "launches_fused": f["launches"],
+            "launches_unfused": u["launches"],
+            "launches_per_layer_fused": f["launches_per_layer"],
+            "launches_per_layer_unfused": u["launches_per_layer"],
+            "arena_bytes": f["arena_bytes"],
+            "max_live_bytes": f["max_live_bytes"],
+            "no_reuse_bytes": f["no_reuse_bytes"],
+            "transfers": f["transfers"],
+            "transfer_bytes": f["transfer_bytes"],
+        })
+    };
+    Ok(json!({
+        "profile": args.profile,
+        "devices": args.devices,
+        "ctx": args.ctx,
+        "layers": fj["layers"],
+        "chunk": fj["chunk"],
+        "decode": phase("decode"),
+        "prefill": phase("prefill"),
+        "per_device": devices,
+    }))
+}
+
+fn gib(v: &Value) -> f64 {
+    v.as_u64().unwrap_or(0) as f64 / (1u64 << 30) as f64
+}
+
+fn mib(v: &Value) -> f64 {
+    v.as_u64().unwrap_or(0) as f64 / (1u64 << 20) as f64
+}
+
+fn avg(v: &Value) -> f64 {
+    let xs: Vec<f64> = v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default();
+    if xs.is_empty() {
+        0.0
+    } else {
+        xs.iter().sum::<f64>() / xs.len() as f64
+    }
+}
+
+/// Run `plan`.
+pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
+    if args.dot {
+        let phase = match args.phase.as_str() {
+            "decode" => Phase::Decode,
+            "prefill" => Phase::Prefill,
+            p => bail!("unknown phase `{p}` (decode or prefill)"),
+        };
+        let fused = !args.unfused;
+        let dot = DOTS
+            .iter()
+            .find(|d| d.0 == args.profile && d.1 == args.devices && d.2 == phase && d.3 == fused)
+            .ok_or_else(|| anyhow!("no DOT for profile `{}` with {} device(s)", args.profile, args.devices))?;
+        print!("{}", dot.4);
+        return Ok(());
+    }
+    let s = summary(args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    println!("profile {}: {} layers, {} device(s), ctx {}, prefill chunk {}", args.profile, s["layers"], args.devices, args.ctx, s["chunk"]);
+    for (key, what) in [("decode", "per decoded token"), ("prefill", "per prefill chunk")] {
+        let p = &s[key];
+        println!("{key}: {} ops before fusion, {} after", p["ops_unfused"], p["ops_fused"]);
+        println!(
+            "  kernel launches {what}: fused {}, unfused {} (per layer: {:.1} vs {:.1})",
+            p["launches_fused"],
+            p["launches_unfused"],
+            avg(&p["launches_per_layer_fused"]),
+            avg(&p["launches_per_layer_unfused"])
+        );
+        println!("  cross-device transfers {what}: {} copies, {:.2} MiB", p["transfers"], mib(&p["transfer_bytes"]));
+        for d in 0..args.devices as usize {
+            let (a, lb, nr) = (&p["arena_bytes"][d], &p["max_live_bytes"][d], &p["no_reuse_bytes"][d]);
+            let ratio = a.as_f64().unwrap_or(0.0) / lb.as_f64().unwrap_or(1.0).max(1.0);
+            println!(
+                "  device {d} arena {:.2} MiB = {ratio:.3} x max-live lower bound {:.2} MiB (no reuse: {:.2} MiB)",
+                mib(a),
+                mib(lb),
+                mib(nr)
+            );
+        }
+    }
+    for d in s["per_device"].as_array().into_iter().flatten() {
+        let budget = if d["budget_bytes"].as_u64().unwrap_or(0) == 0 {
+            "no budget".to_string()
+        } else {
+            format!("budget {:.2} GiB, {}", gib(&d["budget_bytes"]), if d["fits"] == true { "fits" } else { "OVER BUDGET" })
+        };
+        println!(
+            "device {}: weights {:.2} GiB + state {:.2} GiB (ctx {}) + arena {:.2} MiB = {:.2} GiB ({budget})",
+            d["device"],
+            gib(&d["weight_bytes"]),
+            gib(&d["state_bytes"]),
+            args.ctx,
+            mib(&d["arena_bytes"]),
+            gib(&d["total_bytes"])
+        );
+    }
+    Ok(())
+}
