@@ -16,6 +16,8 @@
 pub mod codes;
 pub mod dynlib;
 pub mod sim;
+#[cfg(test)]
+mod tests_dynlib;
 
 use std::ffi::c_void;
 
