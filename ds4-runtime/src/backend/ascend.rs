@@ -136,6 +136,11 @@ impl<'m> AscendSession<'m> {
                 allocs.push((d as u8, dev.tokens));
             }
         }
+        for (d, dev) in devs.iter().enumerate() {
+            acl.set_current_context(dev.ctx).map_err(acl_err)?;
+            let (free, total) = acl.mem_info().map_err(acl_err)?;
+            tracing::info!(device = d, free_mib = free >> 20, total_mib = total >> 20, "device memory after setup");
+        }
         let mut s = AscendSession {
             acl,
             kernels,

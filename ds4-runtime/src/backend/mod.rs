@@ -11,8 +11,6 @@ pub mod launch;
 pub mod setup;
 pub mod upload;
 
-#[cfg(test)]
-mod tests_sim;
 
 use crate::session::{Session, SessionError};
 use ascend::AscendSession;
