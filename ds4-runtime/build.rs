@@ -15,11 +15,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Kernel families, one translation unit each.
-const FAMILIES: &[&str] =
-    &["norm", "elementwise", "hc", "matvec", "rope_kv", "router", "moe", "attention"];
+const FAMILIES: &[&str] = &[
+    "norm",
+    "elementwise",
+    "hc",
+    "matvec",
+    "rope_kv",
+    "router",
+    "moe",
+    "attention",
+];
 
 fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../kernels/ascendc");
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../kernels/ascendc");
     println!("cargo:rerun-if-changed={}", root.display());
     println!("cargo:rerun-if-env-changed=ASCEND_HOME_PATH");
 
@@ -59,7 +68,9 @@ fn build_device(root: &Path) {
             return;
         }
     };
-    let base = home.unwrap_or_else(|| PathBuf::from("/usr/local/Ascend/cann-9.0.0")).join("aarch64-linux");
+    let base = home
+        .unwrap_or_else(|| PathBuf::from("/usr/local/Ascend/cann-9.0.0"))
+        .join("aarch64-linux");
     let incs = [
         "include",
         "include/experiment",
@@ -77,15 +88,24 @@ fn build_device(root: &Path) {
     std::fs::create_dir_all(&out).expect("create $OUT_DIR/ascendc");
     for f in FAMILIES {
         let mut cmd = Command::new(&ccec);
-        cmd.args(["-c", "-x", "cce", "--cce-aicore-arch=dav-m200", "-O2", "-std=c++17"])
-            .args(["-mllvm", "-cce-aicore-function-stack-size=16000"])
-            .args(["-mllvm", "-cce-aicore-fp-ceiling=2"])
-            .args(["-mllvm", "-cce-aicore-record-overflow=false"])
-            .arg(format!("-I{}", root.display()));
+        cmd.args([
+            "-c",
+            "-x",
+            "cce",
+            "--cce-aicore-arch=dav-m200",
+            "-O2",
+            "-std=c++17",
+        ])
+        .args(["-mllvm", "-cce-aicore-function-stack-size=16000"])
+        .args(["-mllvm", "-cce-aicore-fp-ceiling=2"])
+        .args(["-mllvm", "-cce-aicore-record-overflow=false"])
+        .arg(format!("-I{}", root.display()));
         for i in incs {
             cmd.arg(format!("-I{}", base.join(i).display()));
         }
-        cmd.arg("-o").arg(out.join(format!("{f}.o"))).arg(root.join(format!("{f}.cpp")));
+        cmd.arg("-o")
+            .arg(out.join(format!("{f}.o")))
+            .arg(root.join(format!("{f}.cpp")));
         match cmd.status() {
             Ok(s) if s.success() => {}
             Ok(s) => panic!("ccec failed on {f}.cpp ({s}): {cmd:?}"),

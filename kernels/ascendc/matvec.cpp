@@ -3,7 +3,7 @@
 //
 // Output rows are split over the cores in contiguous ranges of 8 (32 bytes of f32).
 // matvec_f16: the F16 row is cast to f32 in UB, multiplied by the resident activation
-// chunk and reduced (f32, pairwise). Q8_0: weight rows stay in GGUF layout (34-byte blocks);
+// chunk and reduced (f32 ReduceSum). Q8_0: weight rows stay in GGUF layout (34-byte blocks);
 // the activation (36-byte ds4 blocks) is unpacked once per token and group into an f32 tile
 // of its integer quants plus per-block scales. Per weight row the quants are moved into an
 // aligned int8 tile (scalar 16-bit moves: the 34-byte block breaks 32-byte alignment),

@@ -11,6 +11,12 @@
 // code). The block scale 2^ceil(log2(amax/448)) is computed exactly from the bits.
 // Hadamard-128: butterflies of stride ≥ 8 are vector Add/Sub, strides 1, 2, 4 scalar.
 // kv_push_raw: f16 rounding by Cast f32→f16→f32, written to ring row pos % cap.
+// compressor_update (MODEL.md §8): store the token's kv and score (+ ape) into its state row;
+// at a window end pool the candidates per dim (vector max, Exp, running sums in candidate
+// order, as the CPU), RMS-norm, RoPE at the window start, FP8 or Hadamard+FP4, f16-round,
+// write the compressed row, and (ratio 4) roll rows 4..7 into 0..3.
+// FIXME: the compressor runs on block 0 only: its tokens are sequential through the state
+// and the norm needs the whole pooled row; other blocks return at once.
 #include "common.h"
 
 namespace {
@@ -198,6 +204,119 @@ DS4_KERNEL ds4_kv_push_raw(GM_ADDR kv, GM_ADDR raw, uint32_t rows, uint32_t pos0
         PipeBarrier<PIPE_ALL>();
         k.Store(rg[(uint64_t)((pos0 + t) % cap) * hd + r.begin], v, len);
     }
+}
+
+constexpr uint32_t MAX_HD = 512;
+
+DS4_KERNEL ds4_compressor_update(GM_ADDR kv_t, GM_ADDR sc_t, GM_ADDR ape, GM_ADDR norm, GM_ADDR st_kv, GM_ADDR st_sc,
+                                 GM_ADDR comp, GM_ADDR table, uint32_t rows, uint32_t pos0, uint32_t ratio, uint32_t hd,
+                                 uint32_t n_rot, uint32_t post, uint32_t n_quant, float eps, uint32_t comp_rows,
+                                 uint32_t table_rows) {
+    if (GetBlockIdx() != 0) return;
+    Rows k;
+    k.Init();
+    TBuf<TPosition::VECCALC> mb, db, nb, eb, hb;
+    k.pipe_.InitBuffer(mb, MAX_HD * sizeof(float));
+    k.pipe_.InitBuffer(db, MAX_HD * sizeof(float));
+    k.pipe_.InitBuffer(nb, MAX_HD * sizeof(float));
+    k.pipe_.InitBuffer(eb, 2 * MAX_HD * sizeof(float));
+    k.pipe_.InitBuffer(hb, 2 * MAX_HD * sizeof(half));
+    uint32_t coff = ratio == 4 ? 2 : 1, w = coff * hd, srows = coff * ratio;
+    GlobalTensor<float> kg, sg, ng, skv, ssc, cg, tg;
+    GlobalTensor<half> ag;
+    kg.SetGlobalBuffer((__gm__ float *)kv_t, (uint64_t)rows * w);
+    sg.SetGlobalBuffer((__gm__ float *)sc_t, (uint64_t)rows * w);
+    ag.SetGlobalBuffer((__gm__ half *)ape, (uint64_t)ratio * w);
+    ng.SetGlobalBuffer((__gm__ float *)norm, hd);
+    skv.SetGlobalBuffer((__gm__ float *)st_kv, (uint64_t)srows * w);
+    ssc.SetGlobalBuffer((__gm__ float *)st_sc, (uint64_t)srows * w);
+    cg.SetGlobalBuffer((__gm__ float *)comp, (uint64_t)comp_rows * hd);
+    tg.SetGlobalBuffer((__gm__ float *)table, (uint64_t)table_rows * n_rot);
+    LocalTensor<float> mx = mb.Get<float>(), den = db.Get<float>(), num = nb.Get<float>(), e = eb.Get<float>();
+    LocalTensor<float> kvc = eb.Get<float>()[MAX_HD];
+    LocalTensor<float> sc8 = k.scratch_.Get<float>(8);
+    for (uint32_t t = 0; t < rows; t++) {
+        uint32_t pos = pos0 + t, r = pos % ratio, row = ratio == 4 ? 4 + r : r;
+        // Store: state kv row = kv_t, score row = sc_t + ape[r].
+        LocalTensor<float> v = k.Load(kg[(uint64_t)t * w], w);
+        k.Store(skv[(uint64_t)row * w], v, w);
+        v = k.Load(sg[(uint64_t)t * w], w);
+        LocalTensor<half> ah = hb.Get<half>();
+        ds4::LoadGm(ah, ag[(uint64_t)r * w], w, k.scratch_.Get<half>(16));
+        Cast(e, ah, RoundMode::CAST_NONE, (int32_t)w);
+        Add(v, v, e, (int32_t)w);
+        k.Store(ssc[(uint64_t)row * w], v, w);
+        PipeBarrier<PIPE_ALL>();
+        if ((pos + 1) % ratio != 0) continue;
+        // Pool: candidate i is state row i (lane 0), or for ratio 4 rows 4..7 at lane hd.
+        uint32_t ncand = ratio == 4 ? 8 : ratio;
+        for (uint32_t i = 0; i < ncand; i++) {
+            uint64_t off = (uint64_t)i * w + (ratio == 4 && i >= 4 ? hd : 0);
+            LocalTensor<float> sv = k.Load(ssc[off], hd);
+            if (i == 0) DataCopy(mx, sv, ds4::RoundUp(hd, 8));
+            else Max(mx, mx, sv, (int32_t)hd);
+            k.rowQ_.FreeTensor(sv);
+        }
+        for (uint32_t i = 0; i < ncand; i++) {
+            uint64_t off = (uint64_t)i * w + (ratio == 4 && i >= 4 ? hd : 0);
+            LocalTensor<float> sv = k.Load(ssc[off], hd);
+            Sub(e, sv, mx, (int32_t)hd);
+            Exp(e, e, (int32_t)hd);
+            k.rowQ_.FreeTensor(sv);
+            ds4::LoadGm(kvc, skv[off], hd, sc8);
+            if (i == 0) {
+                DataCopy(den, e, ds4::RoundUp(hd, 8));
+                Mul(num, e, kvc, (int32_t)hd);
+            } else {
+                Add(den, den, e, (int32_t)hd);
+                Mul(e, e, kvc, (int32_t)hd);
+                Add(num, num, e, (int32_t)hd);
+            }
+        }
+        Div(num, num, den, (int32_t)hd);
+        PipeBarrier<PIPE_ALL>();
+        for (uint32_t j = 0; j < hd; j++)
+            if (mx.GetValue(j) <= -5e29f) num.SetValue(j, 0.0f);
+        // RMS norm with the weight, then RoPE at the window start.
+        Mul(e, num, num, (int32_t)hd);
+        float rr = ds4::RsqrtScalar(ds4::SumScalar(e, hd, k.scratch_.Get<float>()[16]) / (float)hd + eps,
+                                    k.scratch_.Get<float>()[24]);
+        LocalTensor<float> o = k.rowQ_.AllocTensor<float>();
+        Muls(o, num, rr, (int32_t)hd);
+        ds4::LoadGm(kvc, ng, hd, sc8);
+        Mul(o, o, kvc, (int32_t)hd);
+        PipeBarrier<PIPE_ALL>();
+        k.Rope(o, 1, hd, n_rot, tg[(uint64_t)(pos + 1 - ratio) * n_rot], false);
+        if (post == 0) {
+            k.BlockQuant(o, n_quant, 64, 448.0f, 1e-4f, 0.125f, 0.001953125f);
+        } else {
+            k.Hadamard(o);
+            k.BlockQuant(o, 128, 32, 6.0f, 7.052966104933725e-38f, 0.5f, 0.5f);
+        }
+        Cast(ah, o, RoundMode::CAST_RINT, (int32_t)hd);
+        Cast(o, ah, RoundMode::CAST_NONE, (int32_t)hd);
+        PipeBarrier<PIPE_ALL>();
+        k.Store(cg[(uint64_t)(pos / ratio) * hd], o, hd);
+        if (ratio == 4) {  // roll: rows 4..7 become rows 0..3
+            PipeBarrier<PIPE_ALL>();
+            for (uint32_t i = 0; i < 4; i++) {
+                LocalTensor<float> a = k.Load(skv[(uint64_t)(4 + i) * w], w);
+                k.Store(skv[(uint64_t)i * w], a, w);
+                a = k.Load(ssc[(uint64_t)(4 + i) * w], w);
+                k.Store(ssc[(uint64_t)i * w], a, w);
+            }
+        }
+        PipeBarrier<PIPE_ALL>();
+    }
+}
+
+DS4_WRAPPER aclrtlaunch_compressor_update(uint32_t blockDim, void *stream, uint8_t *kv_t, uint8_t *sc_t, uint8_t *ape,
+                                          uint8_t *norm, uint8_t *st_kv, uint8_t *st_score, uint8_t *comp,
+                                          uint8_t *table, uint32_t n_tokens, uint32_t pos0, uint32_t ratio,
+                                          uint32_t head_dim, uint32_t n_rot, uint32_t post, uint32_t n_quant, float eps,
+                                          uint32_t comp_rows, uint32_t table_rows) {
+    DS4_LAUNCH(ds4_compressor_update, blockDim, stream, kv_t, sc_t, ape, norm, st_kv, st_score, comp, table, n_tokens,
+               pos0, ratio, head_dim, n_rot, post, n_quant, eps, comp_rows, table_rows);
 }
 
 DS4_WRAPPER aclrtlaunch_rope(uint32_t blockDim, void *stream, uint8_t *x, uint8_t *table, uint8_t *y,

@@ -11,32 +11,60 @@ use std::process::Command;
 /// without the variable it does nothing.
 #[test]
 fn broken_kernel_child() {
-    let Ok(which) = std::env::var("DS4_ASCEND_BROKEN") else { return };
+    let Ok(which) = std::env::var("DS4_ASCEND_BROKEN") else {
+        return;
+    };
     let mut buf = vec![0.0f32; 64];
-    unsafe { aclrtlaunch_broken(which.parse().expect("kernel number"), buf.as_mut_ptr() as *mut u8) };
+    unsafe {
+        aclrtlaunch_broken(
+            which.parse().expect("kernel number"),
+            buf.as_mut_ptr() as *mut u8,
+        )
+    };
     println!("broken kernel {which} returned");
 }
 
 fn run_child(which: u32) -> (bool, String) {
     let exe = std::env::current_exe().expect("test binary");
     let out = Command::new(exe)
-        .args(["--exact", "ascend::emu_rules::broken_kernel_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "ascend::emu_rules::broken_kernel_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("DS4_ASCEND_BROKEN", which.to_string())
         .output()
         .expect("spawn the test binary");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn assert_aborts(which: u32, rule: &str, kernel: &str) {
     let (ok, stderr) = run_child(which);
-    assert!(!ok, "broken kernel {which} did not abort; stderr:\n{stderr}");
-    let line = stderr.lines().find(|l| l.starts_with("ascendc-emu: ")).unwrap_or_else(|| panic!("no emulator message:\n{stderr}"));
-    assert!(line.contains(rule) && line.contains(kernel), "unexpected message: {line}");
+    assert!(
+        !ok,
+        "broken kernel {which} did not abort; stderr:\n{stderr}"
+    );
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("ascendc-emu: "))
+        .unwrap_or_else(|| panic!("no emulator message:\n{stderr}"));
+    assert!(
+        line.contains(rule) && line.contains(kernel),
+        "unexpected message: {line}"
+    );
 }
 
 #[test]
 fn ascend_emu_aborts_on_misaligned_datacopy() {
-    assert_aborts(0, "DataCopy unified-buffer address not 32-byte aligned", "ds4_broken_misaligned");
+    assert_aborts(
+        0,
+        "DataCopy unified-buffer address not 32-byte aligned",
+        "ds4_broken_misaligned",
+    );
 }
 
 #[test]

@@ -11,11 +11,13 @@ pub mod kernels;
 #[cfg(test)]
 mod emu_rules;
 #[cfg(test)]
+mod tests_attention;
+#[cfg(test)]
 mod tests_basic;
 #[cfg(test)]
-mod tests_matvec;
-#[cfg(test)]
 mod tests_hc;
+#[cfg(test)]
+mod tests_matvec;
 #[cfg(test)]
 mod tests_moe;
 #[cfg(test)]

@@ -15,23 +15,73 @@ fn ascend_hc_kernels_are_exact() {
         let mix = rng.vec(24 * rows, 2.0);
         let scale = rng.vec(3, 1.5);
         let base = rng.vec(24, 1.0);
-        let (mut wp, mut wo, mut wc) = (vec![0.0; 4 * rows], vec![0.0; 4 * rows], vec![0.0; 16 * rows]);
+        let (mut wp, mut wo, mut wc) = (
+            vec![0.0; 4 * rows],
+            vec![0.0; 4 * rows],
+            vec![0.0; 16 * rows],
+        );
         for t in 0..rows {
-            cpu::hc_split(&mix[24 * t..24 * t + 24], &scale, &base, 20, 1e-6, &mut wp[4 * t..4 * t + 4], &mut wo[4 * t..4 * t + 4], &mut wc[16 * t..16 * t + 16]);
+            cpu::hc_split(
+                &mix[24 * t..24 * t + 24],
+                &scale,
+                &base,
+                20,
+                1e-6,
+                &mut wp[4 * t..4 * t + 4],
+                &mut wo[4 * t..4 * t + 4],
+                &mut wc[16 * t..16 * t + 16],
+            );
         }
         let hs = [0.7f32];
         let (mut wh, hb) = (vec![0.0; 4 * rows], rng.vec(4, 1.0));
         for t in 0..rows {
-            cpu::hc_head_weights(&mix[4 * t..4 * t + 4], hs[0], &hb, 1e-6, &mut wh[4 * t..4 * t + 4]);
+            cpu::hc_head_weights(
+                &mix[4 * t..4 * t + 4],
+                hs[0],
+                &hb,
+                1e-6,
+                &mut wh[4 * t..4 * t + 4],
+            );
         }
         for bd in BLOCKS {
-            let (mut gp, mut go, mut gc) = (vec![0.0f32; 4 * rows], vec![0.0f32; 4 * rows], vec![0.0f32; 16 * rows]);
+            let (mut gp, mut go, mut gc) = (
+                vec![0.0f32; 4 * rows],
+                vec![0.0f32; 4 * rows],
+                vec![0.0f32; 16 * rows],
+            );
             unsafe {
-                aclrtlaunch_hc_split(bd, null_mut(), p(&mix), p(&scale), p(&base), m(&mut gp), m(&mut go), m(&mut gc), rows as u32, 20, 1e-6)
+                aclrtlaunch_hc_split(
+                    bd,
+                    null_mut(),
+                    p(&mix),
+                    p(&scale),
+                    p(&base),
+                    m(&mut gp),
+                    m(&mut go),
+                    m(&mut gc),
+                    rows as u32,
+                    20,
+                    1e-6,
+                )
             };
-            assert_eq!((&gp, &go, &gc), (&wp, &wo, &wc), "hc_split rows {rows} blocks {bd}");
+            assert_eq!(
+                (&gp, &go, &gc),
+                (&wp, &wo, &wc),
+                "hc_split rows {rows} blocks {bd}"
+            );
             let mut gh = vec![0.0f32; 4 * rows];
-            unsafe { aclrtlaunch_hc_head_weights(bd, null_mut(), p(&mix[..4 * rows]), p(&hs), p(&hb), m(&mut gh), rows as u32, 1e-6) };
+            unsafe {
+                aclrtlaunch_hc_head_weights(
+                    bd,
+                    null_mut(),
+                    p(&mix[..4 * rows]),
+                    p(&hs),
+                    p(&hb),
+                    m(&mut gh),
+                    rows as u32,
+                    1e-6,
+                )
+            };
             assert_eq!(gh, wh, "hc_head_weights rows {rows} blocks {bd}");
         }
     }
@@ -44,14 +94,42 @@ fn ascend_hc_kernels_are_exact() {
         for t in 0..rows {
             let hr = &hc[4 * n * t..4 * n * (t + 1)];
             cpu::hc_weighted_sum(hr, &w[4 * t..4 * t + 4], &mut ws[n * t..n * (t + 1)]);
-            cpu::hc_post(&y[n * t..n * (t + 1)], hr, &w[4 * t..4 * t + 4], &comb[16 * t..16 * t + 16], &mut wpst[4 * n * t..4 * n * (t + 1)]);
+            cpu::hc_post(
+                &y[n * t..n * (t + 1)],
+                hr,
+                &w[4 * t..4 * t + 4],
+                &comb[16 * t..16 * t + 16],
+                &mut wpst[4 * n * t..4 * n * (t + 1)],
+            );
         }
         for bd in BLOCKS {
             let mut gs = vec![0.0f32; n * rows];
-            unsafe { aclrtlaunch_hc_weighted_sum(bd, null_mut(), p(&hc), p(&w), m(&mut gs), rows as u32, n as u32) };
+            unsafe {
+                aclrtlaunch_hc_weighted_sum(
+                    bd,
+                    null_mut(),
+                    p(&hc),
+                    p(&w),
+                    m(&mut gs),
+                    rows as u32,
+                    n as u32,
+                )
+            };
             assert_eq!(gs, ws, "hc_weighted_sum n {n} blocks {bd}");
             let mut gpst = vec![0.0f32; 4 * n * rows];
-            unsafe { aclrtlaunch_hc_post(bd, null_mut(), p(&y), p(&hc), p(&w), p(&comb), m(&mut gpst), rows as u32, n as u32) };
+            unsafe {
+                aclrtlaunch_hc_post(
+                    bd,
+                    null_mut(),
+                    p(&y),
+                    p(&hc),
+                    p(&w),
+                    p(&comb),
+                    m(&mut gpst),
+                    rows as u32,
+                    n as u32,
+                )
+            };
             assert_eq!(gpst, wpst, "hc_post n {n} blocks {bd}");
         }
     }
@@ -69,16 +147,23 @@ fn ascend_router_matches_cpu() {
         cpu::router_probs(&z, &mut want);
         for bd in BLOCKS {
             let mut got = vec![0.0f32; ne * rows];
-            unsafe { aclrtlaunch_router_probs(bd, null_mut(), p(&z), m(&mut got), rows as u32, ne as u32) };
+            unsafe {
+                aclrtlaunch_router_probs(bd, null_mut(), p(&z), m(&mut got), rows as u32, ne as u32)
+            };
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!((g - w).abs() <= 1e-6 * w.abs(), "router_probs elem {i}: {g} vs {w}");
+                assert!(
+                    (g - w).abs() <= 1e-6 * w.abs(),
+                    "router_probs elem {i}: {g} vs {w}"
+                );
             }
         }
     }
     // topk / hash: the selection and the weights are the CPU's scalar steps: exact. Probs
     // on a coarse grid make ties, which must go to the lower expert id.
     for &(ne, k, rows) in &[(16usize, 6usize, 1usize), (256, 6, 3), (37, 4, 2)] {
-        let prob: Vec<f32> = (0..ne * rows).map(|_| rng.below(20) as f32 * 0.125).collect();
+        let prob: Vec<f32> = (0..ne * rows)
+            .map(|_| rng.below(20) as f32 * 0.125)
+            .collect();
         let bias: Vec<f32> = (0..ne).map(|_| rng.below(3) as f32 * 0.125).collect();
         let vocab = 11;
         let table: Vec<i32> = (0..vocab * k).map(|_| rng.below(ne) as i32).collect();
@@ -86,24 +171,68 @@ fn ascend_router_matches_cpu() {
         for b in [None, Some(&bias[..])] {
             let (mut wi, mut ww) = (vec![0; k * rows], vec![0.0; k * rows]);
             for t in 0..rows {
-                cpu::router_topk(&prob[ne * t..ne * (t + 1)], b, k, 1.5, &mut wi[k * t..k * (t + 1)], &mut ww[k * t..k * (t + 1)]);
+                cpu::router_topk(
+                    &prob[ne * t..ne * (t + 1)],
+                    b,
+                    k,
+                    1.5,
+                    &mut wi[k * t..k * (t + 1)],
+                    &mut ww[k * t..k * (t + 1)],
+                );
             }
             for bd in BLOCKS {
                 let (mut gi, mut gw) = (vec![0i32; k * rows], vec![0.0f32; k * rows]);
-                let bp = b.map_or(null(), |b| p(b));
-                unsafe { aclrtlaunch_router_topk(bd, null_mut(), p(&prob), bp, m(&mut gi), m(&mut gw), rows as u32, ne as u32, k as u32, 1.5) };
-                assert_eq!((&gi, &gw), (&wi, &ww), "router_topk ne {ne} k {k} bias {} blocks {bd}", b.is_some());
+                let bp = b.map_or(null(), p);
+                unsafe {
+                    aclrtlaunch_router_topk(
+                        bd,
+                        null_mut(),
+                        p(&prob),
+                        bp,
+                        m(&mut gi),
+                        m(&mut gw),
+                        rows as u32,
+                        ne as u32,
+                        k as u32,
+                        1.5,
+                    )
+                };
+                assert_eq!(
+                    (&gi, &gw),
+                    (&wi, &ww),
+                    "router_topk ne {ne} k {k} bias {} blocks {bd}",
+                    b.is_some()
+                );
             }
         }
         let (mut wi, mut ww) = (vec![0; k * rows], vec![0.0; k * rows]);
         for t in 0..rows {
             let tok = tokens[t] as usize;
-            cpu::router_hash(&prob[ne * t..ne * (t + 1)], &table[tok * k..tok * k + k], 1.5, &mut wi[k * t..k * (t + 1)], &mut ww[k * t..k * (t + 1)]);
+            cpu::router_hash(
+                &prob[ne * t..ne * (t + 1)],
+                &table[tok * k..tok * k + k],
+                1.5,
+                &mut wi[k * t..k * (t + 1)],
+                &mut ww[k * t..k * (t + 1)],
+            );
         }
         for bd in BLOCKS {
             let (mut gi, mut gw) = (vec![0i32; k * rows], vec![0.0f32; k * rows]);
             unsafe {
-                aclrtlaunch_router_hash(bd, null_mut(), p(&prob), p(&table), p(&tokens), m(&mut gi), m(&mut gw), rows as u32, ne as u32, k as u32, 1.5, vocab as u32)
+                aclrtlaunch_router_hash(
+                    bd,
+                    null_mut(),
+                    p(&prob),
+                    p(&table),
+                    p(&tokens),
+                    m(&mut gi),
+                    m(&mut gw),
+                    rows as u32,
+                    ne as u32,
+                    k as u32,
+                    1.5,
+                    vocab as u32,
+                )
             };
             assert_eq!((&gi, &gw), (&wi, &ww), "router_hash ne {ne} blocks {bd}");
         }

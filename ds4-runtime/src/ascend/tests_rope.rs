@@ -10,8 +10,16 @@ use std::ptr::null_mut;
 fn ascend_rope_is_exact() {
     // The same products and sums as the CPU rotation (only commuted): bit for bit.
     let mut rng = Rng(740);
-    for &(heads, hd, n_rot, rows, pos0) in &[(8usize, 128usize, 64usize, 1usize, 5usize), (64, 512, 64, 1, 1000), (3, 20, 8, 3, 77), (1, 512, 64, 4, 0)] {
-        let params = cpu::RopeParams { n_rot, ..cpu::RopeParams::compressed() };
+    for &(heads, hd, n_rot, rows, pos0) in &[
+        (8usize, 128usize, 64usize, 1usize, 5usize),
+        (64, 512, 64, 1, 1000),
+        (3, 20, 8, 3, 77),
+        (1, 512, 64, 4, 0),
+    ] {
+        let params = cpu::RopeParams {
+            n_rot,
+            ..cpu::RopeParams::compressed()
+        };
         let table_rows = pos0 + rows + 3;
         let mut table = vec![0.0f32; table_rows * n_rot];
         cpu::rope_table_fill(&params, 0, &mut table);
@@ -20,14 +28,37 @@ fn ascend_rope_is_exact() {
             let mut want = x.clone();
             for (t, row) in want.chunks_mut(heads * hd).enumerate() {
                 let pos = pos0 + t;
-                cpu::rope_apply(row, heads, hd, n_rot, &table[pos * n_rot..(pos + 1) * n_rot], inverse);
+                cpu::rope_apply(
+                    row,
+                    heads,
+                    hd,
+                    n_rot,
+                    &table[pos * n_rot..(pos + 1) * n_rot],
+                    inverse,
+                );
             }
             for bd in BLOCKS {
                 let mut y = vec![0.0f32; x.len()];
                 unsafe {
-                    aclrtlaunch_rope(bd, null_mut(), p(&x), p(&table), m(&mut y), rows as u32, pos0 as u32, heads as u32, hd as u32, n_rot as u32, inverse as u32, table_rows as u32)
+                    aclrtlaunch_rope(
+                        bd,
+                        null_mut(),
+                        p(&x),
+                        p(&table),
+                        m(&mut y),
+                        rows as u32,
+                        pos0 as u32,
+                        heads as u32,
+                        hd as u32,
+                        n_rot as u32,
+                        inverse as u32,
+                        table_rows as u32,
+                    )
                 };
-                assert_eq!(y, want, "rope {heads}x{hd} rot {n_rot} inverse {inverse} blocks {bd}");
+                assert_eq!(
+                    y, want,
+                    "rope {heads}x{hd} rot {n_rot} inverse {inverse} blocks {bd}"
+                );
             }
         }
     }
@@ -50,7 +81,17 @@ fn ascend_row_quantisers_are_exact() {
         }
         for bd in BLOCKS {
             let mut y = vec![0.0f32; x.len()];
-            unsafe { aclrtlaunch_fp8_kv(bd, null_mut(), p(&x), m(&mut y), rows as u32, d as u32, n_quant as u32) };
+            unsafe {
+                aclrtlaunch_fp8_kv(
+                    bd,
+                    null_mut(),
+                    p(&x),
+                    m(&mut y),
+                    rows as u32,
+                    d as u32,
+                    n_quant as u32,
+                )
+            };
             assert_eq!(y, want, "fp8_kv d {d} rows {rows} blocks {bd}");
         }
     }
@@ -62,7 +103,17 @@ fn ascend_row_quantisers_are_exact() {
         }
         for bd in BLOCKS {
             let mut y = vec![0.0f32; x.len()];
-            unsafe { aclrtlaunch_indexer_qat(bd, null_mut(), p(&x), m(&mut y), rows as u32, heads as u32, 128) };
+            unsafe {
+                aclrtlaunch_indexer_qat(
+                    bd,
+                    null_mut(),
+                    p(&x),
+                    m(&mut y),
+                    rows as u32,
+                    heads as u32,
+                    128,
+                )
+            };
             assert_eq!(y, want, "indexer_qat heads {heads} rows {rows} blocks {bd}");
         }
     }
@@ -71,7 +122,11 @@ fn ascend_row_quantisers_are_exact() {
 #[test]
 fn ascend_kv_push_raw_is_exact() {
     let mut rng = Rng(742);
-    for &(hd, cap, rows, pos0) in &[(512usize, 160usize, 1usize, 300usize), (128, 7, 5, 4), (37, 9, 3, 8)] {
+    for &(hd, cap, rows, pos0) in &[
+        (512usize, 160usize, 1usize, 300usize),
+        (128, 7, 5, 4),
+        (37, 9, 3, 8),
+    ] {
         let kv = rng.vec(hd * rows, 3.0);
         let mut want = rng.vec(hd * cap, 1.0);
         let init = want.clone();
@@ -80,7 +135,19 @@ fn ascend_kv_push_raw_is_exact() {
         }
         for bd in BLOCKS {
             let mut raw = init.clone();
-            unsafe { aclrtlaunch_kv_push_raw(bd, null_mut(), p(&kv), m(&mut raw), rows as u32, pos0 as u32, hd as u32, 128, cap as u32) };
+            unsafe {
+                aclrtlaunch_kv_push_raw(
+                    bd,
+                    null_mut(),
+                    p(&kv),
+                    m(&mut raw),
+                    rows as u32,
+                    pos0 as u32,
+                    hd as u32,
+                    128,
+                    cap as u32,
+                )
+            };
             assert_eq!(raw, want, "kv_push_raw hd {hd} cap {cap} blocks {bd}");
         }
     }

@@ -12,8 +12,9 @@
 //   * bounds: every Global/Local access (DMA, vector or scalar) inside its tensor
 //     (a GlobalTensor knows the size given to SetGlobalBuffer).
 // A violation prints one line "ascendc-emu: <rule>: kernel <name> block <i>/<n>: <values>"
-// and aborts the process. Arithmetic is IEEE f32 (Exp/Sqrt/Ln from libm); reductions add
-// pairwise, which is the documented order the tests' tolerances assume.
+// and aborts the process. Arithmetic is IEEE f32 (Exp/Sqrt/Ln from libm). Reductions follow
+// the documented orders: ReduceSum adds a tree within each 256-byte repeat and the repeats'
+// sums in order; WholeReduceSum is a tree per repeat.
 #pragma once
 #include <cmath>
 #include <cstdarg>
@@ -37,6 +38,7 @@ struct Ctx {
     const char *kernel = "?";
     uint32_t block = 0, blocks = 1;
     uint32_t ub_used = 0;
+    uint32_t ub_peak = 0;  // largest ub_used since the last reset (for the cost model's tests)
     alignas(64) uint8_t ub[UB_BYTES];
 };
 inline thread_local Ctx ctx;
@@ -264,6 +266,7 @@ public:
         if ((uint64_t)off + len > ascendc_emu::UB_BYTES)
             fail("unified buffer over capacity", "InitBuffer of %u bytes with %u in use (capacity %u)", len, off, ascendc_emu::UB_BYTES);
         ctx.ub_used = off + len;
+        if (ctx.ub_used > ctx.ub_peak) ctx.ub_peak = ctx.ub_used;
         return off;
     }
     template <TPosition P, int32_t D> void InitBuffer(TQue<P, D> &q, int32_t num, uint32_t len) {
@@ -415,12 +418,15 @@ inline float tree_sum(const float *v, int32_t n) {
 }
 }  // namespace detail
 
-// dst[0] = sum of src[0..n)
+// dst[0] = sum of src[0..n): a tree within each 256-byte repeat (64 floats), the repeats'
+// sums added in order (the documented order of the count-based ReduceSum).
 inline void ReduceSum(const LocalTensor<float> &d, const LocalTensor<float> &s, const LocalTensor<float> &work, int32_t n) {
     detail::vec_operand(d, 1, "ReduceSum");
     detail::vec_operand(s, n, "ReduceSum");
     detail::vec_operand(work, 1, "ReduceSum");
-    d.ptr[0] = detail::tree_sum(s.ptr, n);
+    float acc = 0.0f;
+    for (int32_t r = 0; r < n; r += 64) acc += detail::tree_sum(s.ptr + r, n - r < 64 ? n - r : 64);
+    d.ptr[0] = acc;
 }
 // dst[0] = max of src[0..n)
 inline void ReduceMax(const LocalTensor<float> &d, const LocalTensor<float> &s, const LocalTensor<float> &work, int32_t n) {

@@ -51,3 +51,11 @@ DS4_WRAPPER aclrtlaunch_broken(uint32_t which, uint8_t *x) {
     default: DS4_LAUNCH(ds4_broken_queue_depth, 1, nullptr, x); break;
     }
 }
+
+// Largest unified-buffer allocation of any block since the last call with reset != 0
+// (this thread's launches), so the tests can check the cost model's UB figures.
+extern "C" uint32_t ascendc_emu_ub_peak(uint32_t reset) {
+    uint32_t p = ascendc_emu::ctx.ub_peak;
+    if (reset) ascendc_emu::ctx.ub_peak = 0;
+    return p;
+}
