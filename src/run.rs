@@ -162,6 +162,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 chunk,
                 drop_sync: std::env::var("DS4_SIM_DROP_SYNC").ok().and_then(|v| v.parse().ok()),
                 progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                host_ops: std::env::var("DS4_SIM_HOST_OPS").is_ok_and(|v| v == "1"),
             };
             Box::new(AscendSession::new(rt, &model, plans, ctx, &opts)?)
         }

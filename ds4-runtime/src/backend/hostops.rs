@@ -1,4 +1,4 @@
-//! Host fallbacks for the ops that have no AscendC kernel yet, emulation only.
+//! Host versions of the stateful ops, emulation only (a diagnostic switch).
 //!
 //! `compressor_update`, `indexer_topk` and `attention` run as work queued on the
 //! launch device's stream like any kernel (so ordering and hazards are checked the

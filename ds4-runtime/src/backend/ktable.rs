@@ -73,6 +73,9 @@ macro_rules! paste_one {
     ($k:ident, rms_norm_plain) => { $k::aclrtlaunch_rms_norm_plain };
     ($k:ident, rms_norm) => { $k::aclrtlaunch_rms_norm };
     ($k:ident, head_rms_norm) => { $k::aclrtlaunch_head_rms_norm };
+    ($k:ident, attention) => { $k::aclrtlaunch_attention };
+    ($k:ident, indexer_topk) => { $k::aclrtlaunch_indexer_topk };
+    ($k:ident, compressor_update) => { $k::aclrtlaunch_compressor_update };
 }
 
 kernel_table! {
@@ -103,6 +106,9 @@ kernel_table! {
     rms_norm_plain: fn(u32, S, I, O, u32, u32, f32);
     rms_norm: fn(u32, S, I, I, O, u32, u32, f32);
     head_rms_norm: fn(u32, S, I, O, u32, u32, u32, f32);
+    attention: fn(u32, S, I, I, I, I, I, O, u32, u32, u32, u32, u32, u32, u32, u32, u32);
+    indexer_topk: fn(u32, S, I, I, I, O, u32, u32, u32, u32, u32, u32, u32);
+    compressor_update: fn(u32, S, I, I, I, I, O, O, O, I, u32, u32, u32, u32, u32, u32, u32, f32, u32, u32);
 }
 
 /// The device kernel library: `$DS4_ASCEND_KERNELS`, else `libds4_ascend_kernels.so`

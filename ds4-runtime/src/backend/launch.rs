@@ -7,46 +7,15 @@
 //! the arena, state and token ranges it reads and writes (weights are read-only and
 //! not listed).
 //!
-//! Three ops have no AscendC kernel yet (`compressor_update`, `indexer_topk`,
-//! `attention`): under the emulation, whose device memory is host memory, they run
-//! as queued host work calling the CPU kernels on the device buffers; on real
-//! hardware the backend refuses to start (see [`missing_device_kernels`]).
+//! Under the emulation (device memory is host memory) the three stateful ops
+//! `compressor_update`, `indexer_topk` and `attention` can instead run as queued
+//! host work over the CPU kernels ([`Resolver::host_ops`]), to tell kernel
+//! differences from orchestration ones.
 
 use super::ktable::KernelTable;
 use crate::acl::{Access, DevPtr, Work};
 use crate::plan::{Arg, Kernel, Launch, PlanSet};
 use std::ffi::c_void;
-
-/// Ops without an AscendC kernel in the library yet.
-pub const HOST_ONLY: &[Kernel] = &[Kernel::CompressorUpdate, Kernel::IndexerTopk, Kernel::Attention];
-
-/// The host-only ops a plan set launches (empty when every op has a device kernel).
-pub fn missing_device_kernels(plans: &PlanSet) -> Vec<&'static str> {
-    let mut v = Vec::new();
-    let mut found = |k: Kernel| {
-        if HOST_ONLY.contains(&k) && !v.contains(&k.op_name()) {
-            v.push(k.op_name());
-        }
-    };
-    let mut count = CountingExec(&mut found);
-    (plans.prefill.run)(&mut count);
-    (plans.decode.run)(&mut count);
-    v
-}
-
-struct CountingExec<'f>(&'f mut dyn FnMut(Kernel));
-
-impl crate::plan::Executor for CountingExec<'_> {
-    fn launch(&mut self, l: &'static Launch) {
-        (self.0)(l.kernel);
-        for p in l.parts {
-            self.launch(p);
-        }
-    }
-    fn copy(&mut self, _: crate::plan::Buf, _: crate::plan::Buf, _: bool) {}
-    fn sync(&mut self, _: u8) {}
-    fn stage(&mut self, _: &'static crate::plan::StageTap) {}
-}
 
 /// Where the arguments of a run live on the devices.
 pub struct Resolver<'a> {
@@ -61,8 +30,11 @@ pub struct Resolver<'a> {
     pub tokens: &'a [DevPtr],
     pub n_tokens: usize,
     pub pos0: usize,
-    /// True under the emulation (host fallbacks allowed).
+    /// True under the emulation (device memory is host memory).
     pub host_memory: bool,
+    /// Run `compressor_update`, `indexer_topk` and `attention` as host work over the
+    /// CPU kernels instead of their AscendC kernels (emulation only; a diagnostic).
+    pub host_ops: bool,
 }
 
 type R<T> = Result<T, String>;
@@ -291,11 +263,40 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
             let h = a.width(0)? / hd.max(1);
             Box::new(move |s| unsafe { (k.head_rms_norm)(bd, s, i(x), o(y), n, h, hd, eps) })
         }
-        Kernel::CompressorUpdate | Kernel::IndexerTopk | Kernel::Attention => {
+        Kernel::CompressorUpdate | Kernel::IndexerTopk | Kernel::Attention if r.host_ops => {
             if !r.host_memory {
-                return Err(format!("kernel {} has no AscendC implementation yet", l.kernel.op_name()));
+                return Err(format!("kernel {}: host fallbacks need the emulation", l.kernel.op_name()));
             }
             super::hostops::host_op(&mut a)?
+        }
+        Kernel::Attention => {
+            let (q, sinks, raw) = (a.p(0, false)?, a.wreq(1)?, a.p(2, false)?);
+            let (h, hd, win, ratio) = (a.int("heads")?, a.int("head_dim")?, a.int("window")?, a.int("ratio")?);
+            let ring = a.state_rows(2)?;
+            let (comp, comp_rows, sel, top_k, out_i) = match ratio {
+                0 => (0, 0, 0, 0, 4),
+                4 => (a.p(3, false)?, a.state_rows(3)?, a.p(4, false)?, a.width(4)?, 6),
+                _ => (a.p(3, false)?, a.state_rows(3)?, 0, 0, 5),
+            };
+            let out = a.p(out_i, true)?;
+            Box::new(move |s| unsafe {
+                (k.attention)(bd, s, i(q), i(sinks), i(raw), i(comp), i(sel), o(out), n, pos0, h, hd, win, ratio, ring, comp_rows, top_k)
+            })
+        }
+        Kernel::IndexerTopk => {
+            let (q, w, rows_p, sel) = (a.p(0, false)?, a.p(1, false)?, a.p(2, false)?, a.p(4, true)?);
+            let (h, hd, tk, ratio, nr) = (a.int("heads")?, a.int("head_dim")?, a.int("top_k")?, a.int("ratio")?, a.state_rows(2)?);
+            Box::new(move |s| unsafe { (k.indexer_topk)(bd, s, i(q), i(w), i(rows_p), o(sel), n, pos0, h, hd, tk, ratio, nr) })
+        }
+        Kernel::CompressorUpdate => {
+            let (kv, sc, ape, norm) = (a.p(0, false)?, a.p(1, false)?, a.wreq(2)?, a.wreq(3)?);
+            let (skv, ssc, comp, tab) = (a.p(4, true)?, a.p(5, true)?, a.p(6, true)?, a.p(7, false)?);
+            let (ratio, hd, nr) = (a.int("ratio")?, a.int("head_dim")?, a.int("n_rot")?);
+            let (post, nq, eps) = (a.int("post")?, a.int("n_quant")?, a.float("eps")?);
+            let (crows, trows) = (a.state_rows(6)?, a.state_rows(7)?);
+            Box::new(move |s| unsafe {
+                (k.compressor_update)(bd, s, i(kv), i(sc), i(ape), i(norm), o(skv), o(ssc), o(comp), i(tab), n, pos0, ratio, hd, nr, post, nq, eps, crows, trows)
+            })
         }
         other => return Err(format!("kernel {other:?} is fused or unknown; run its parts")),
     };
