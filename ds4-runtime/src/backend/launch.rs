@@ -142,39 +142,48 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
         Kernel::Embed => {
             let (t, tok, y) = (a.wreq(0)?, a.p(1, false)?, a.p(2, true)?);
             let (e, v) = (a.width(2)?, a.dims(0)?[1] as u32);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s: *mut c_void| unsafe { (k.embed)(bd, s, i(t), i(tok), o(y), n, e, v) })
         }
         Kernel::HcExpand => {
             let (x, y, e) = (a.p(0, false)?, a.p(1, true)?, a.width(0)?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.hc_expand)(bd, s, i(x), o(y), n, e) })
         }
         Kernel::TakeLast => {
             let all = r.n_tokens;
             let (x, y, w) = (a.p_rows(0, false, all)?, a.p(1, true)?, a.width(0)?);
             let nt = all as u32;
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.take_last)(bd, s, i(x), o(y), nt, w) })
         }
         Kernel::Add => {
             let (x, b, y, w) = (a.p(0, false)?, a.p(1, false)?, a.p(2, true)?, a.width(0)?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.add)(bd, s, i(x), i(b), o(y), n, w) })
         }
         Kernel::Swiglu => {
             let (g, u, m, w, c) = (a.p(0, false)?, a.p(1, false)?, a.p(2, true)?, a.width(0)?, a.float("clamp")?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.swiglu)(bd, s, i(g), i(u), o(m), n, w, c) })
         }
         Kernel::MoeSwiglu => {
             let (g, u, wt, m) = (a.p(0, false)?, a.p(1, false)?, a.p(2, false)?, a.p(3, true)?);
             let (kk, ff, c) = (a.width(2)?, a.int("n_ff")?, a.float("clamp")?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.moe_swiglu)(bd, s, i(g), i(u), i(wt), o(m), n, kk, ff, c) })
         }
         Kernel::MatvecF16 | Kernel::MatvecQ8_0 | Kernel::MatvecQ8_0Grouped => {
             let (w, x, y, d) = (a.wreq(0)?, a.p(1, false)?, a.p(2, true)?, a.dims(0)?);
             let (din, dout) = (d[0] as u32, d[1] as u32);
             match l.kernel {
+                // SAFETY: device addresses resolved per the kernel ABI (see above).
                 Kernel::MatvecF16 => Box::new(move |s| unsafe { (k.matvec_f16)(bd, s, i(w), i(x), o(y), n, din, dout) }),
+                // SAFETY: device addresses resolved per the kernel ABI (see above).
                 Kernel::MatvecQ8_0 => Box::new(move |s| unsafe { (k.matvec_q8_0)(bd, s, i(w), i(x), o(y), n, din, dout) }),
                 _ => {
                     let g = a.int("groups")?;
+                    // SAFETY: device addresses resolved per the kernel ABI (see above).
                     Box::new(move |s| unsafe { (k.matvec_q8_0_grouped)(bd, s, i(w), i(x), o(y), n, din, dout, g) })
                 }
             }
@@ -182,40 +191,48 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
         Kernel::QuantizeQ8_0 | Kernel::QuantizeQ8K => {
             let (x, q, w) = (a.p(0, false)?, a.p(1, true)?, a.width(0)?);
             let f = if l.kernel == Kernel::QuantizeQ8_0 { k.quantize_q8_0 } else { k.quantize_q8_k };
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { f(bd, s, i(x), o(q), n, w) })
         }
         Kernel::HcSplit => {
             let (m, sc, ba) = (a.p(0, false)?, a.wreq(1)?, a.wreq(2)?);
             let (pre, post, comb) = (a.p(3, true)?, a.p(4, true)?, a.p(5, true)?);
             let (it, eps) = (a.int("iters")?, a.float("eps")?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.hc_split)(bd, s, i(m), i(sc), i(ba), o(pre), o(post), o(comb), n, it, eps) })
         }
         Kernel::HcWeightedSum => {
             let (hc, w, x, e) = (a.p(0, false)?, a.p(1, false)?, a.p(2, true)?, a.width(2)?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.hc_weighted_sum)(bd, s, i(hc), i(w), o(x), n, e) })
         }
         Kernel::HcPost => {
             let (y, res, post, comb) = (a.p(0, false)?, a.p(1, false)?, a.p(2, false)?, a.p(3, false)?);
             let (out, e) = (a.p(4, true)?, a.width(0)?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.hc_post)(bd, s, i(y), i(res), i(post), i(comb), o(out), n, e) })
         }
         Kernel::HcHeadWeights => {
             let (pre, sc, ba, w, eps) = (a.p(0, false)?, a.wreq(1)?, a.wreq(2)?, a.p(3, true)?, a.float("eps")?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.hc_head_weights)(bd, s, i(pre), i(sc), i(ba), o(w), n, eps) })
         }
         Kernel::RouterProbs => {
             let (x, p, ne) = (a.p(0, false)?, a.p(1, true)?, a.width(0)?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.router_probs)(bd, s, i(x), o(p), n, ne) })
         }
         Kernel::RouterTopk => {
             let (p, b, ids, wt) = (a.p(0, false)?, a.p(1, false)?, a.p(2, true)?, a.p(3, true)?);
             let (ne, kk, sc) = (a.width(0)?, a.int("k")?, a.float("scale")?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.router_topk)(bd, s, i(p), i(b), o(ids), o(wt), n, ne, kk, sc) })
         }
         Kernel::RouterHash => {
             let (p, tab, tok) = (a.p(0, false)?, a.wreq(1)?, a.p(2, false)?);
             let (ids, wt) = (a.p(3, true)?, a.p(4, true)?);
             let (ne, kk, sc, v) = (a.width(0)?, a.int("k")?, a.float("scale")?, a.dims(1)?[1] as u32);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.router_hash)(bd, s, i(p), i(tab), i(tok), o(ids), o(wt), n, ne, kk, sc, v) })
         }
         Kernel::MoeGateUp => {
@@ -223,44 +240,53 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
             let (go, uo, d) = (a.p(4, true)?, a.p(5, true)?, a.dims(0)?);
             let (e, ff, ne, kk) = (d[0] as u32, d[1] as u32, d[2] as u32, a.width(3)?);
             let (e0, e1) = (a.int("e0")?, a.int("e1")?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.moe_gate_up)(bd, s, i(g), i(u), i(xq), i(ids), o(go), o(uo), n, e, ff, ne, kk, e0, e1) })
         }
         Kernel::MoeDown => {
             let (w, mq, ids, y, d) = (a.wreq(0)?, a.p(1, false)?, a.p(2, false)?, a.p(3, true)?, a.dims(0)?);
             let (ff, e, ne, kk) = (d[0] as u32, d[1] as u32, d[2] as u32, a.width(2)?);
             let (e0, e1) = (a.int("e0")?, a.int("e1")?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.moe_down)(bd, s, i(w), i(mq), i(ids), o(y), n, ff, e, ne, kk, e0, e1) })
         }
         Kernel::Rope => {
             let (x, tab, y) = (a.p(0, false)?, a.p(1, false)?, a.p(3, true)?);
             let (h, hd, nr, inv, tr) = (a.int("heads")?, a.int("head_dim")?, a.int("n_rot")?, a.int("inverse")?, a.state_rows(1)?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.rope)(bd, s, i(x), i(tab), o(y), n, pos0, h, hd, nr, inv, tr) })
         }
         Kernel::Fp8Kv => {
             let (x, y, d, nq) = (a.p(0, false)?, a.p(1, true)?, a.width(1)?, a.int("n_quant")?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.fp8_kv)(bd, s, i(x), o(y), n, d, nq) })
         }
         Kernel::IndexerQat => {
             let (x, y, hd) = (a.p(0, false)?, a.p(1, true)?, a.int("head_dim")?);
             let h = a.width(1)? / hd.max(1);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.indexer_qat)(bd, s, i(x), o(y), n, h, hd) })
         }
         Kernel::KvPushRaw => {
             let (kv, raw, hd) = (a.p(0, false)?, a.p(1, true)?, a.width(0)?);
             let (win, ring) = (a.int("window")?, a.state_rows(1)?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.kv_push_raw)(bd, s, i(kv), o(raw), n, pos0, hd, win, ring) })
         }
         Kernel::RmsNormPlain => {
             let (x, y, w, eps) = (a.p(0, false)?, a.p(1, true)?, a.width(0)?, a.float("eps")?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.rms_norm_plain)(bd, s, i(x), o(y), n, w, eps) })
         }
         Kernel::RmsNorm => {
             let (x, wt, y, w, eps) = (a.p(0, false)?, a.wreq(1)?, a.p(2, true)?, a.width(0)?, a.float("eps")?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.rms_norm)(bd, s, i(x), i(wt), o(y), n, w, eps) })
         }
         Kernel::HeadRmsNorm => {
             let (x, y, hd, eps) = (a.p(0, false)?, a.p(1, true)?, a.int("head_dim")?, a.float("eps")?);
             let h = a.width(0)? / hd.max(1);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.head_rms_norm)(bd, s, i(x), o(y), n, h, hd, eps) })
         }
         Kernel::CompressorUpdate | Kernel::IndexerTopk | Kernel::Attention if r.host_ops => {
@@ -279,6 +305,7 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 _ => (a.p(3, false)?, a.state_rows(3)?, 0, 0, 5),
             };
             let out = a.p(out_i, true)?;
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe {
                 (k.attention)(bd, s, i(q), i(sinks), i(raw), i(comp), i(sel), o(out), n, pos0, h, hd, win, ratio, ring, comp_rows, top_k)
             })
@@ -286,6 +313,7 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
         Kernel::IndexerTopk => {
             let (q, w, rows_p, sel) = (a.p(0, false)?, a.p(1, false)?, a.p(2, false)?, a.p(4, true)?);
             let (h, hd, tk, ratio, nr) = (a.int("heads")?, a.int("head_dim")?, a.int("top_k")?, a.int("ratio")?, a.state_rows(2)?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe { (k.indexer_topk)(bd, s, i(q), i(w), i(rows_p), o(sel), n, pos0, h, hd, tk, ratio, nr) })
         }
         Kernel::CompressorUpdate => {
@@ -294,6 +322,7 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
             let (ratio, hd, nr) = (a.int("ratio")?, a.int("head_dim")?, a.int("n_rot")?);
             let (post, nq, eps) = (a.int("post")?, a.int("n_quant")?, a.float("eps")?);
             let (crows, trows) = (a.state_rows(6)?, a.state_rows(7)?);
+            // SAFETY: device addresses resolved per the kernel ABI (see above).
             Box::new(move |s| unsafe {
                 (k.compressor_update)(bd, s, i(kv), i(sc), i(ape), i(norm), o(skv), o(ssc), o(comp), i(tab), n, pos0, ratio, hd, nr, post, nq, eps, crows, trows)
             })
