@@ -99,7 +99,7 @@ impl<'m> AscendSession<'m> {
             devs.push(Device { ctx: c, stream: s, arena: 0, tokens: 0 });
         }
         let ctxs: Vec<Handle> = devs.iter().map(|d| d.ctx).collect();
-        let (weights, mut allocs) =
+        let upload::Uploaded { ptrs: weights, mut allocs } =
             upload::upload(&*acl, &ctxs, &model.file, plans.weights.len(), &items, opts.progress).map_err(SessionError::Kernel)?;
 
         // State slots, initialised on the host and copied in.

@@ -122,7 +122,7 @@ pub fn load_device_kernels() -> Result<(KernelTable, libloading::Library), Strin
     if let Some(d) = std::env::current_exe().ok().and_then(|e| e.parent().map(|p| p.to_owned())) {
         cands.push(d.join(name));
     }
-    for c in cands.iter().filter(|c| c.exists()) {
+    if let Some(c) = cands.iter().find(|c| c.exists()) {
         // SAFETY: the kernel library's initialisers register its device binaries.
         let lib = unsafe { libloading::Library::new(c) }.map_err(|e| format!("cannot open {}: {e}", c.display()))?;
         let t = KernelTable::load(&lib, &c.display().to_string())?;

@@ -39,7 +39,7 @@ pub fn upload_items(plans: &PlanSet, file: &GgufFile, bound: &[Option<usize>]) -
         let (start, len, shift) = match w.experts {
             Some((e0, e1)) => {
                 let ne = *w.dims.last().ok_or("expert tensor without dims")? as usize;
-                if ne == 0 || full % ne != 0 {
+                if ne == 0 || !full.is_multiple_of(ne) {
                     return Err(format!("{}: {full} bytes do not split into {ne} experts", w.gguf_name));
                 }
                 let eb = full / ne;
@@ -66,6 +66,17 @@ pub fn bytes_per_device(items: &[UploadItem], devices: usize) -> Vec<u64> {
     b
 }
 
+/// Where the weights went.
+pub struct Uploaded {
+    /// Each slot's kernel address (0 when absent).
+    pub ptrs: Vec<DevPtr>,
+    /// Every allocation made: (device, address).
+    pub allocs: Vec<(u8, DevPtr)>,
+}
+
+/// Per device thread: (slot, address) of each allocation, and the bytes copied.
+type DeviceUpload = Result<(Vec<(usize, DevPtr)>, u64), String>;
+
 /// Allocates and copies every item; returns each slot's kernel address (0 when
 /// absent) and the allocations made (device, address). `ctxs[d]` is device d's context.
 pub fn upload(
@@ -75,7 +86,7 @@ pub fn upload(
     n_slots: usize,
     items: &[UploadItem],
     progress: bool,
-) -> Result<(Vec<DevPtr>, Vec<(u8, DevPtr)>), String> {
+) -> Result<Uploaded, String> {
     let total: u64 = items.iter().map(|i| i.len as u64).sum();
     let done = AtomicU64::new(0);
     let bar = if progress {
@@ -89,13 +100,13 @@ pub fn upload(
         None
     };
     let t0 = Instant::now();
-    let results: Vec<Result<(Vec<(usize, DevPtr)>, u64), String>> = std::thread::scope(|sc| {
+    let results: Vec<DeviceUpload> = std::thread::scope(|sc| {
         let handles: Vec<_> = ctxs
             .iter()
             .enumerate()
             .map(|(d, &ctx)| {
                 let (done, bar) = (&done, bar.as_ref());
-                sc.spawn(move || -> Result<(Vec<(usize, DevPtr)>, u64), String> {
+                sc.spawn(move || -> DeviceUpload {
                     acl.set_current_context(ctx).map_err(|e| e.to_string())?;
                     let mut out = Vec::new();
                     let mut bytes = 0u64;
@@ -147,5 +158,5 @@ pub fn upload(
         per_dev.join(", "),
         total as f64 / (1 << 20) as f64 / secs
     );
-    Ok((ptrs, allocs))
+    Ok(Uploaded { ptrs, allocs })
 }
