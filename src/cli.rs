@@ -94,6 +94,10 @@ pub struct RunArgs {
     /// Run the unfused plan (for comparisons).
     #[arg(long = "unfused")]
     pub unfused: bool,
+    /// Ascend backends: print the weight bytes each device would receive (against
+    /// the plan's) without allocating or copying, then exit.
+    #[arg(long = "upload-dry-run")]
+    pub upload_dry_run: bool,
     /// Write every stage tap into DIR (VERIFY.md names).
     #[arg(long = "dump-stages")]
     pub dump_stages: Option<PathBuf>,

@@ -10,14 +10,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::Result;
 use ds4_runtime::chat::{self, ChatOptions, ThinkMode};
 use ds4_runtime::sampler::Sampler;
-use ds4_runtime::session::Session;
+use ds4_runtime::backend::Backend;
 use ds4_runtime::tokenizer::Tokenizer;
 
 use crate::run::{generate, Dumps};
 
 /// Reads turns from stdin until EOF or `/exit`.
 pub fn chat(
-    session: &mut Session<'_>,
+    session: &mut dyn Backend,
     tok: &Tokenizer,
     sampler: &mut Sampler,
     opts: &ChatOptions,
@@ -42,7 +42,7 @@ pub fn chat(
             "" => continue,
             "/exit" => return Ok(()),
             "/reset" => {
-                session.reset();
+                session.reset()?;
                 pending.clear();
                 first = true;
                 continue;

@@ -14,6 +14,9 @@ use ds4_runtime::chat::{self, ChatOptions, ThinkMode};
 use ds4_runtime::model::Model;
 use ds4_runtime::plan::PlanSet;
 use ds4_runtime::sampler::{Sampler, SamplerConfig};
+use ds4_runtime::backend::ascend::{AscendOptions, AscendSession};
+use ds4_runtime::backend::setup as ascend_setup;
+use ds4_runtime::backend::Backend;
 use ds4_runtime::session::Session;
 use ds4_runtime::tokenizer::{StreamDecoder, Tokenizer};
 
@@ -119,12 +122,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global().ok();
     }
-    match args.backend.as_str() {
-        "cpu" => {}
-        other => bail!(
-            "backend '{other}' is not available in this build yet; use --backend cpu"
-        ),
-    }
+    // The Ascend runtimes open first: without CANN, `--backend ascend` fails here
+    // with one line, before any model work.
+    let (visible, devices) = match args.backend.as_str() {
+        "cpu" => (String::new(), args.devices),
+        _ => ascend_setup::visible_devices(args.devices),
+    };
+    let runtime = match args.backend.as_str() {
+        "cpu" => None,
+        "ascend" => Some(ascend_setup::open_real(&visible).map_err(|e| anyhow::anyhow!(e))?),
+        "ascend-sim" => Some(ascend_setup::open_sim().map_err(|e| anyhow::anyhow!(e))?),
+        other => bail!("unknown backend '{other}'; use cpu, ascend or ascend-sim"),
+    };
 
     // Read the prompt before the model so that bad input fails fast.
     let prompt_text = match (&args.prompt, &args.prompt_file) {
@@ -150,7 +159,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
     }
     let t_load = Instant::now();
     let model = Model::open(&path, PROFILES)?;
-    let plans = plan_set(model.profile.name, args.devices, !args.unfused)?;
+    let plans = plan_set(model.profile.name, devices, !args.unfused)?;
+    if args.upload_dry_run {
+        return upload_dry_run(&model, plans);
+    }
     let tok = model.tokenizer().context("cannot build the tokenizer from the model")?;
     let vocab = model.profile.vocab;
     let ctx = args.ctx as usize;
@@ -175,7 +187,20 @@ pub fn run(args: &RunArgs) -> Result<()> {
         None => None,
     };
 
-    let mut session = Session::new(&model, plans, ctx, args.chunk.map(|c| c as usize))?;
+    let chunk = args.chunk.map(|c| c as usize);
+    let mut session: Box<dyn Backend + '_> = match &runtime {
+        None => Box::new(Session::new(&model, plans, ctx, chunk)?),
+        Some(rt) => {
+            let opts = AscendOptions {
+                chunk,
+                drop_sync: std::env::var("DS4_SIM_DROP_SYNC").ok().and_then(|v| v.parse().ok()),
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                host_ops: std::env::var("DS4_SIM_HOST_OPS").is_ok_and(|v| v == "1"),
+            };
+            Box::new(AscendSession::new(rt, &model, plans, ctx, &opts)?)
+        }
+    };
+    let session = &mut *session;
     if let Some(dir) = &args.dump_stages {
         session
             .dump_stages(dir.clone())
@@ -199,7 +224,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 );
             }
             let mut dumps = Dumps::open(args)?;
-            generate(&mut session, &tok, &mut sampler, &ids, forced.as_deref(), args.tokens as usize, &mut dumps)?;
+            generate(session, &tok, &mut sampler, &ids, forced.as_deref(), args.tokens as usize, &mut dumps)?;
             dumps.finish(ids.len())?;
             Ok(())
         }
@@ -207,9 +232,22 @@ pub fn run(args: &RunArgs) -> Result<()> {
             if args.force_ids.is_some() || args.dump_logits.is_some() || args.dump_logprobs.is_some() {
                 bail!("--force-ids, --dump-logits and --dump-logprobs need a prompt (-p, --prompt-file or --prompt-ids)");
             }
-            crate::repl::chat(&mut session, &tok, &mut sampler, &chat_opts, args.tokens as usize)
+            crate::repl::chat(session, &tok, &mut sampler, &chat_opts, args.tokens as usize)
         }
     }
+}
+
+/// `--upload-dry-run`: the bytes each device would receive, against the plan's
+/// per-device weight bytes; nothing is allocated.
+fn upload_dry_run(model: &Model, plans: &'static PlanSet) -> Result<()> {
+    let bound = model.bind(plans)?;
+    let items = ds4_runtime::backend::upload::upload_items(plans, &model.file, &bound).map_err(|e| anyhow::anyhow!(e))?;
+    let got = ds4_runtime::backend::upload::bytes_per_device(&items, plans.devices as usize);
+    for (d, b) in got.iter().enumerate() {
+        let want: u64 = plans.weights.iter().filter(|w| w.device as usize == d).map(|w| w.bytes).sum();
+        println!("device {d}: upload {b} bytes, plan weight bytes {want}{}", if *b == want { "" } else { " (MISMATCH)" });
+    }
+    Ok(())
 }
 
 /// Optional per-step outputs.
@@ -270,7 +308,7 @@ impl Dumps {
 
 /// Prefill `ids`, then generate up to `n` tokens (or feed `forced`), streaming text.
 pub fn generate(
-    session: &mut Session<'_>,
+    session: &mut dyn Backend,
     tok: &Tokenizer,
     sampler: &mut Sampler,
     ids: &[u32],

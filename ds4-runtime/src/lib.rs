@@ -9,7 +9,9 @@
 //! the CPU and [`session`] keeps a conversation's state between runs.
 //! [`synth`] writes the synthetic DS4-layout models the tests run on.
 
+pub mod acl;
 pub mod ascend;
+pub mod backend;
 pub mod chat;
 pub mod cpu;
 pub mod exec;
