@@ -55,6 +55,19 @@ fn prompt_ids(args: &BenchArgs, model: &Model) -> Result<Vec<u32>> {
     Ok(chat::render_prompt(&tok, &opts, &text))
 }
 
+/// CPU seconds (user + system) this process has used so far, from `/proc/self/stat`
+/// (0 where that file does not exist). With other load on the machine, CPU time per
+/// token is steadier than wall time.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 fn argmax(v: &[f32]) -> u32 {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
@@ -87,30 +100,31 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     let gen = args.gen_tokens as usize;
     let threads = rayon::current_num_threads();
-    println!("profile,threads,ctx,prefill_tokens,prefill_s,prefill_tok_s,decode_tokens,decode_s,decode_ms_per_tok,decode_tok_s");
+    println!("profile,threads,ctx,prefill_tokens,prefill_s,prefill_tok_s,decode_tokens,decode_s,decode_ms_per_tok,decode_tok_s,prefill_cpu_s,decode_cpu_ms_per_tok");
     for &n in &frontiers {
         let ids: Vec<u32> = base.iter().copied().cycle().take(n).collect();
         let mut session = Session::new(&model, plans, n + gen + 1, None)?;
         eprintln!("bench: prefill {n} tokens");
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), cpu_seconds());
         session.prefill(&ids)?;
-        let prefill_s = t0.elapsed().as_secs_f64();
+        let (prefill_s, prefill_cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
         eprintln!("bench: {:.2} tokens/s; decode {gen} tokens", n as f64 / prefill_s);
         let mut next = argmax(session.logits());
-        let t1 = Instant::now();
+        let (t1, c1) = (Instant::now(), cpu_seconds());
         for _ in 0..gen {
             session.decode(next)?;
             next = argmax(session.logits());
         }
-        let decode_s = t1.elapsed().as_secs_f64();
+        let (decode_s, decode_cpu) = (t1.elapsed().as_secs_f64(), cpu_seconds() - c1);
         let per = if gen > 0 { decode_s / gen as f64 } else { 0.0 };
         eprintln!("bench: {:.1} ms/token", per * 1e3);
         println!(
-            "{},{threads},{n},{n},{prefill_s:.3},{:.3},{gen},{decode_s:.3},{:.1},{:.3}",
+            "{},{threads},{n},{n},{prefill_s:.3},{:.3},{gen},{decode_s:.3},{:.1},{:.3},{prefill_cpu:.2},{:.1}",
             model.profile.name,
             n as f64 / prefill_s,
             per * 1e3,
             if per > 0.0 { 1.0 / per } else { 0.0 },
+            if gen > 0 { decode_cpu * 1e3 / gen as f64 } else { 0.0 },
         );
     }
     Ok(())

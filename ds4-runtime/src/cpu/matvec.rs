@@ -120,6 +120,60 @@ pub fn quantize_q8_k_rows(x: &[f32], n: usize, t: usize, out: &mut [BlockQ8K]) {
         .for_each(|(o, xr)| q8_k::quantize(xr, o));
 }
 
+thread_local! {
+    /// Packed prefill activations for the 16-token Q8_0 kernel (reused).
+    #[cfg(target_arch = "x86_64")]
+    static PACK: std::cell::RefCell<crate::quant::simd::q8_0_x16::Packed16> = Default::default();
+}
+
+/// Runs the 16-token Q8_0 kernel when the chunk has several tokens and the machine
+/// has AVX-512 VNNI: packs the `sets` inputs (`row(ti, s)`), then for every output
+/// row `o` reads weight row `o` once and writes all `t` tokens. Returns false (doing
+/// nothing) otherwise. Same bits as per-token `vec_dot` (tested).
+#[allow(unused_variables)]
+fn q8_0_x16<'x>(
+    w: &[u8],
+    nb: usize,
+    n_out: usize,
+    t: usize,
+    sets: usize,
+    set_of: impl Fn(usize) -> usize + Sync,
+    row: impl Fn(usize, usize) -> &'x [BlockQ8_0Act],
+    y: &mut [f32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::quant::simd::{active, q8_0_x16, Isa};
+        if t < 2 || active() != Isa::Avx512Vnni {
+            return false;
+        }
+        let rb = nb * q8_0::BLOCK_BYTES;
+        PACK.with_borrow_mut(|p| {
+            p.pack(t, nb, sets, row);
+            let p = &*p;
+            for_each_block(n_out, t, y, || (), |_, o0, out| {
+                let mut lanes = [0.0f32; q8_0_x16::LANES];
+                for r in 0..out.len() / t {
+                    let o = o0 + r;
+                    let wr = &w[o * rb..(o + 1) * rb];
+                    for g in 0..p.groups() {
+                        // SAFETY: AVX-512 VNNI is the active path, so this CPU has it; the
+                        // row holds `nb` blocks and (set, g) were packed above.
+                        unsafe { q8_0_x16::row_x16(wr, p, set_of(o), g, &mut lanes) };
+                        let t0 = g * q8_0_x16::LANES;
+                        for (l, &v) in lanes.iter().enumerate().take(t - t0) {
+                            out[r * t + t0 + l] = v;
+                        }
+                    }
+                }
+            });
+        });
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// `y[t][o] = Q8_0(W)[o]·xq[t]` for a Q8_0 weight `[n_in, n_out]` (§3.4).
 pub fn matmul_q8_0(
     w: &[u8],
@@ -132,6 +186,9 @@ pub fn matmul_q8_0(
     let nb = n_in / q8_0::QK8_0;
     let rb = nb * q8_0::BLOCK_BYTES;
     debug_assert!(n_in.is_multiple_of(32) && w.len() >= rb * n_out && xq.len() >= nb * t);
+    if q8_0_x16(w, nb, n_out, t, 1, |_| 0, |ti, _| &xq[ti * nb..(ti + 1) * nb], y) {
+        return;
+    }
     for_each_block(
         n_out,
         t,
@@ -166,6 +223,10 @@ pub fn matmul_q8_0_grouped(
     debug_assert!(
         group_in.is_multiple_of(32) && w.len() >= rb * n_out && xq.len() >= nbg * groups * t
     );
+    let row = |ti: usize, g: usize| &xq[(ti * groups + g) * nbg..(ti * groups + g + 1) * nbg];
+    if q8_0_x16(w, nbg, n_out, t, groups, |o| o / out_per_group, row, y) {
+        return;
+    }
     for_each_block(
         n_out,
         t,

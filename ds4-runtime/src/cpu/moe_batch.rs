@@ -1,7 +1,7 @@
 //! Routed experts for a whole prefill chunk, grouped by expert (MODEL §11 F5).
 //!
 //! The `t × k` (token, slot) pairs of a chunk are sorted by expert; each selected
-//! expert's weight rows are then read once and applied to every pair routed to it.
+//! expert's weight rows are then read once and applied to every pair routed to it (two pairs at a time share the IQ2_XXS decoding).
 //! Every (row, pair) dot product is the same `vec_dot` call as in the one-token
 //! kernels of [`super::moe`], and `moe_down` still adds the slots of a token in slot
 //! order, so the results are bit-identical to running the tokens one by one.
@@ -63,9 +63,10 @@ impl Groups {
 
     /// Fills `tmp` with `dot(row r of expert e, act(pair))` for `rows` rows per expert,
     /// laid out `[group][r][pair]`; a group of `n` pairs starts at `first·rows`.
-    fn products<F>(&mut self, rows: usize, dot: F)
+    /// `dots(e, r, pairs, out)` writes row `r` of expert `e` times each pair into `out`.
+    fn products<F>(&mut self, rows: usize, dots: F)
     where
-        F: Fn(u32, usize, u32) -> f32 + Sync,
+        F: Fn(u32, usize, &[u32], &mut [f32]) + Sync,
     {
         let need = self.pairs.len() * rows;
         if self.tmp.len() < need {
@@ -84,9 +85,7 @@ impl Groups {
         tasks.into_par_iter().for_each(|(e, pairs, r0, out)| {
             let n = pairs.len();
             for (ri, o) in out.chunks_exact_mut(n).enumerate() {
-                for (v, &p) in o.iter_mut().zip(pairs) {
-                    *v = dot(e, r0 + ri, p);
-                }
+                dots(e, r0 + ri, pairs, o);
             }
         });
     }
@@ -126,10 +125,19 @@ pub fn moe_gate_up_batch(
     SCRATCH.with_borrow_mut(|s| {
         s.build(ids, experts);
         for (w, out) in [(gate, &mut *g), (up, &mut *u)] {
-            s.products(n_ff, |e, r, p| {
+            s.products(n_ff, |e, r, pairs, o| {
                 let off = (e as usize * n_ff + r) * rb;
-                let t = p as usize / k;
-                iq2_xxs::vec_dot(&w[off..off + rb], &xq[t * nb..(t + 1) * nb])
+                let row = &w[off..off + rb];
+                let x = |p: u32| &xq[p as usize / k * nb..(p as usize / k + 1) * nb];
+                let mut two = pairs.chunks_exact(2);
+                let mut i = 0;
+                for pp in &mut two {
+                    o[i..i + 2].copy_from_slice(&iq2_xxs::vec_dot2(row, x(pp[0]), x(pp[1])));
+                    i += 2;
+                }
+                for &p in two.remainder() {
+                    o[i] = iq2_xxs::vec_dot(row, x(p));
+                }
             });
             let s = &*s;
             out[..ids.len() * n_ff].par_chunks_mut(n_ff).enumerate().for_each(|(p, o)| {
@@ -161,10 +169,12 @@ pub fn moe_down_batch(
     debug_assert!(midq.len() >= ids.len() * nb && y.len() >= ids.len() / k.max(1) * n_embd);
     SCRATCH.with_borrow_mut(|s| {
         s.build(ids, experts);
-        s.products(n_embd, |e, r, p| {
+        s.products(n_embd, |e, r, pairs, o| {
             let off = (e as usize * n_embd + r) * rb;
-            let p = p as usize;
-            q2_k::vec_dot(&down[off..off + rb], &midq[p * nb..(p + 1) * nb])
+            for (v, &p) in o.iter_mut().zip(pairs) {
+                let p = p as usize;
+                *v = q2_k::vec_dot(&down[off..off + rb], &midq[p * nb..(p + 1) * nb]);
+            }
         });
         let s = &*s;
         let t = ids.len() / k.max(1);

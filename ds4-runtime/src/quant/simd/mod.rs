@@ -15,6 +15,8 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+#[cfg(target_arch = "x86_64")]
+pub mod q8_0_x16;
 #[cfg(test)]
 mod tests;
 #[cfg(target_arch = "x86_64")]

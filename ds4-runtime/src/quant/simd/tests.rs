@@ -117,3 +117,48 @@ fn q4_k_paths_match_reference() {
         |rng: &mut Rng, nb: usize| (row(rng, nb, q4_k::BLOCK_BYTES, &[0, 2]), q8k_act(rng, nb));
     check("q4_k", 4, make, q4_k::vec_dot_ref, q4_k::vec_dot_isa);
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn q8_0_sixteen_token_kernel_matches_reference() {
+    use super::q8_0_x16::{row_x16, Packed16, LANES};
+    if !Isa::Avx512Vnni.supported() {
+        return;
+    }
+    let mut rng = Rng::new(5);
+    let mut p = Packed16::default();
+    for (nb, t, sets) in [(1, 2, 1), (3, 17, 2), (13, 33, 1), (4, 16, 3)] {
+        let w: Vec<Vec<u8>> = (0..sets).map(|_| row(&mut rng, nb, q8_0::BLOCK_BYTES, &[0])).collect();
+        let x: Vec<Vec<BlockQ8_0Act>> = (0..t * sets)
+            .map(|_| {
+                let mut b = vec![BlockQ8_0Act::default(); nb];
+                q8_0::quantize_act(&values(&mut rng, nb * 32), &mut b);
+                b
+            })
+            .collect();
+        p.pack(t, nb, sets, |ti, s| &x[ti * sets + s]);
+        for s in 0..sets {
+            for g in 0..p.groups() {
+                let mut lanes = [0.0f32; LANES];
+                // SAFETY: AVX-512 VNNI is supported (checked above); the row has nb blocks.
+                unsafe { row_x16(&w[s], &p, s, g, &mut lanes) };
+                for (l, got) in lanes.iter().enumerate().take(t - g * LANES) {
+                    let want = q8_0::vec_dot_ref(&w[s], &x[(g * LANES + l) * sets + s]);
+                    assert_eq!(got.to_bits(), want.to_bits(), "nb {nb} t {t} set {s} token {}", g * LANES + l);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn iq2_xxs_two_activation_kernel_matches_reference() {
+    let mut rng = Rng::new(6);
+    for nb in BLOCKS {
+        let w = row(&mut rng, nb, iq2_xxs::BLOCK_BYTES, &[0]);
+        let (x0, x1) = (q8k_act(&mut rng, nb), q8k_act(&mut rng, nb));
+        let got = iq2_xxs::vec_dot2(&w, &x0, &x1);
+        assert_eq!(got[0].to_bits(), iq2_xxs::vec_dot_ref(&w, &x0).to_bits(), "nb {nb}");
+        assert_eq!(got[1].to_bits(), iq2_xxs::vec_dot_ref(&w, &x1).to_bits(), "nb {nb}");
+    }
+}

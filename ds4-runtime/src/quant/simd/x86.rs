@@ -219,7 +219,21 @@ pub unsafe fn iq2_xxs_dot_avx2(w: &[u8], x: &[BlockQ8K]) -> f32 {
 /// The CPU must support AVX-512 F/BW/VL/VNNI and AVX2; `w` holds `x.len()` blocks.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub unsafe fn iq2_xxs_dot_vnni(w: &[u8], x: &[BlockQ8K]) -> f32 {
-    debug_assert!(w.len() >= 66 * x.len());
+    // SAFETY: same contract.
+    let [r] = unsafe { iq2_xxs_dot_vnni_n(w, [x]) };
+    r
+}
+
+/// One IQ2_XXS row against `N` activations: the grid, signs and scales of each
+/// group are decoded once and applied to every activation; lane `i` of the result
+/// is bit-identical to `iq2_xxs::vec_dot_ref(w, xs[i])`.
+///
+/// # Safety
+/// As [`iq2_xxs_dot_vnni`], for every `xs[i]` (all of the same length).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn iq2_xxs_dot_vnni_n<const N: usize>(w: &[u8], xs: [&[BlockQ8K]; N]) -> [f32; N] {
+    let nb = xs[0].len();
+    debug_assert!(w.len() >= 66 * nb && xs.iter().all(|x| x.len() == nb));
     let zero = _mm256_setzero_si256();
     let (m7, m4) = (_mm256_set1_epi32(0x7f), _mm256_set1_epi8(0x0f));
     let o = -128i8;
@@ -228,8 +242,8 @@ pub unsafe fn iq2_xxs_dot_vnni(w: &[u8], x: &[BlockQ8K]) -> f32 {
         0, o, o, 0, o, 0, 0, o, o, 0, 0, o, 0, o, o, 0, 0, o, o, 0, o, 0, 0, o, o, 0, 0, o, 0, o, o, 0,
     );
     let (mut signs, mut scales, mut idx) = ([0u32; 8], [0u32; 8], [0u32; 8]);
-    let mut acc = 0.0f32;
-    for (blk, y) in w.chunks_exact(66).zip(x) {
+    let mut acc = [0.0f32; N];
+    for (b, blk) in w.chunks_exact(66).take(nb).enumerate() {
         // SAFETY: bytes 2..66 of the block are the eight (aux0, aux1) pairs.
         let v = unsafe { _mm512_loadu_si512(blk.as_ptr().add(2) as *const __m512i) };
         let a0 = _mm512_cvtepi64_epi32(v);
@@ -242,27 +256,34 @@ pub unsafe fn iq2_xxs_dot_vnni(w: &[u8], x: &[BlockQ8K]) -> f32 {
         let lo = _mm256_and_si256(c, m4);
         let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(c), m4);
         let sv = _mm256_or_si256(c, _mm256_xor_si256(_mm256_shuffle_epi8(parity, lo), _mm256_shuffle_epi8(parity, hi)));
+        // Scale 2s+1 in both i16 halves of each u32, so a group's broadcast is one load.
         let lv = _mm256_or_si256(_mm256_slli_epi32::<1>(_mm256_srli_epi32::<28>(a1)), _mm256_set1_epi32(1));
+        let lv = _mm256_or_si256(lv, _mm256_slli_epi32::<16>(lv));
         // SAFETY: each array holds eight u32.
         unsafe {
             _mm256_storeu_si256(signs.as_mut_ptr() as *mut __m256i, sv);
             _mm256_storeu_si256(scales.as_mut_ptr() as *mut __m256i, lv);
             _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, a0);
         }
-        let mut sum = _mm256_setzero_si256();
+        let mut sum = [_mm256_setzero_si256(); N];
         for g in 0..8 {
-            // SAFETY: 32 quants of group g lie inside `y.qs`.
-            let q = unsafe { _mm256_loadu_si256(y.qs.as_ptr().add(32 * g) as *const __m256i) };
-            let qs = _mm256_mask_sub_epi8(q, signs[g], zero, q);
             // SAFETY: AVX2 is enabled here.
             let grid = unsafe { iq2_grid(idx[g]) };
-            sum = _mm256_dpwssd_epi32(sum, _mm256_maddubs_epi16(grid, qs), _mm256_set1_epi16(scales[g] as i16));
+            let ls = _mm256_set1_epi32(scales[g] as i32);
+            for (sum, x) in sum.iter_mut().zip(&xs) {
+                // SAFETY: 32 quants of group g lie inside block b of `x`.
+                let q = unsafe { _mm256_loadu_si256(x[b].qs.as_ptr().add(32 * g) as *const __m256i) };
+                let qs = _mm256_mask_sub_epi8(q, signs[g], zero, q);
+                *sum = _mm256_dpwssd_epi32(*sum, _mm256_maddubs_epi16(grid, qs), ls);
+            }
         }
         // SAFETY: bytes 0..2 of the block hold d (read four times).
         let d = _mm_cvtss_f32(unsafe { f16x4(blk.as_ptr(), 0) });
-        acc += d * y.d * hsum_i32(sum) as f32;
+        for ((acc, sum), x) in acc.iter_mut().zip(sum).zip(&xs) {
+            *acc += d * x[b].d * hsum_i32(sum) as f32;
+        }
     }
-    0.125 * acc
+    acc.map(|a| 0.125 * a)
 }
 
 /// Scale pair `(lo for lanes 0..8, hi for lanes 8..16)` as 16 i16.
