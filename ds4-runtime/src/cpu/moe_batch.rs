@@ -1,7 +1,7 @@
 //! Routed experts for a whole prefill chunk, grouped by expert (MODEL §11 F5).
 //!
 //! The `t × k` (token, slot) pairs of a chunk are sorted by expert; each selected
-//! expert's weight rows are then read once and applied to every pair routed to it (two pairs at a time share the IQ2_XXS decoding).
+//! expert's weight rows are then read once and applied to every pair routed to it (two pairs at a time share the decoding of each row).
 //! Every (row, pair) dot product is the same `vec_dot` call as in the one-token
 //! kernels of [`super::moe`], and `moe_down` still adds the slots of a token in slot
 //! order, so the results are bit-identical to running the tokens one by one.
@@ -171,9 +171,16 @@ pub fn moe_down_batch(
         s.build(ids, experts);
         s.products(n_embd, |e, r, pairs, o| {
             let off = (e as usize * n_embd + r) * rb;
-            for (v, &p) in o.iter_mut().zip(pairs) {
-                let p = p as usize;
-                *v = q2_k::vec_dot(&down[off..off + rb], &midq[p * nb..(p + 1) * nb]);
+            let row = &down[off..off + rb];
+            let x = |p: u32| &midq[p as usize * nb..(p as usize + 1) * nb];
+            let mut two = pairs.chunks_exact(2);
+            let mut i = 0;
+            for pp in &mut two {
+                o[i..i + 2].copy_from_slice(&q2_k::vec_dot2(row, x(pp[0]), x(pp[1])));
+                i += 2;
+            }
+            for &p in two.remainder() {
+                o[i] = q2_k::vec_dot(row, x(p));
             }
         });
         let s = &*s;

@@ -64,6 +64,21 @@ pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
     dot_on(super::simd::active(), wrow, x)
 }
 
+/// One Q2_K row against two activations (each as [`vec_dot`] would give): on
+/// AVX-512 VNNI the row is unpacked once for both.
+///
+/// # Panics
+/// If `wrow` is shorter than the activations or they differ in length.
+pub fn vec_dot2(wrow: &[u8], x0: &[BlockQ8K], x1: &[BlockQ8K]) -> [f32; 2] {
+    assert!(x0.len() == x1.len() && wrow.len() >= x0.len() * BLOCK_BYTES, "vec_dot2: lengths");
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::active() == super::simd::Isa::Avx512Vnni {
+        // SAFETY: the active path is supported; the row holds every block (checked).
+        return unsafe { super::simd::x86::q2_k_dot_vnni_n(wrow, [x0, x1]) };
+    }
+    [vec_dot(wrow, x0), vec_dot(wrow, x1)]
+}
+
 /// Q2_K row · Q8_K activation on path `isa`.
 ///
 /// # Panics

@@ -162,3 +162,15 @@ fn iq2_xxs_two_activation_kernel_matches_reference() {
         assert_eq!(got[1].to_bits(), iq2_xxs::vec_dot_ref(&w, &x1).to_bits(), "nb {nb}");
     }
 }
+
+#[test]
+fn q2_k_two_activation_kernel_matches_reference() {
+    let mut rng = Rng::new(7);
+    for nb in BLOCKS {
+        let w = row(&mut rng, nb, q2_k::BLOCK_BYTES, &[80, 82]);
+        let (x0, x1) = (q8k_act(&mut rng, nb), q8k_act(&mut rng, nb));
+        let got = q2_k::vec_dot2(&w, &x0, &x1);
+        assert_eq!(got[0].to_bits(), q2_k::vec_dot_ref(&w, &x0).to_bits(), "nb {nb}");
+        assert_eq!(got[1].to_bits(), q2_k::vec_dot_ref(&w, &x1).to_bits(), "nb {nb}");
+    }
+}

@@ -357,11 +357,62 @@ unsafe fn madd_vnni(acc: __m256i, p: __m256i, s: __m256i) -> __m256i {
 }
 
 q2_k_dot!(q2_k_dot_avx2, "avx2,fma,f16c", madd_add);
-q2_k_dot!(
-    q2_k_dot_vnni,
-    "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
-    madd_vnni
-);
+/// Q2_K row · Q8_K activation (AVX-512 VNNI), bit-identical to `q2_k::vec_dot_ref`.
+///
+/// # Safety
+/// The CPU must support AVX-512 F/BW/VL/VNNI and AVX2; `w` holds `x.len()` blocks of 84 bytes.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn q2_k_dot_vnni(w: &[u8], x: &[BlockQ8K]) -> f32 {
+    // SAFETY: same contract.
+    let [r] = unsafe { q2_k_dot_vnni_n(w, [x]) };
+    r
+}
+
+/// One Q2_K row against `N` activations, the row's quants and scales unpacked once;
+/// lane `i` is bit-identical to `q2_k::vec_dot_ref(w, xs[i])`.
+///
+/// # Safety
+/// As [`q2_k_dot_vnni`], for every `xs[i]` (all of the same length).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn q2_k_dot_vnni_n<const N: usize>(w: &[u8], xs: [&[BlockQ8K]; N]) -> [f32; N] {
+    let nb = xs[0].len();
+    debug_assert!(w.len() >= 84 * nb && xs.iter().all(|x| x.len() == nb));
+    let m3 = _mm256_set1_epi8(3);
+    let mut acc = [0.0f32; N];
+    for (b, blk) in w.chunks_exact(84).take(nb).enumerate() {
+        let mut sum = [_mm256_setzero_si256(); N];
+        for h in 0..2 {
+            // SAFETY: bytes 16 + 32h .. 48 + 32h lie inside the block.
+            let qv = unsafe { _mm256_loadu_si256(blk.as_ptr().add(16 + 32 * h) as *const __m256i) };
+            for s in 0..4 {
+                let qq = _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * s as i32)), m3);
+                let j = 8 * h + 2 * s;
+                // SAFETY: AVX2 is enabled here.
+                let sc = unsafe { pair16(blk[j] & 15, blk[j + 1] & 15) };
+                for (sum, x) in sum.iter_mut().zip(&xs) {
+                    // SAFETY: quants 128h + 32s .. +32 lie inside block b of `x`.
+                    let xv = unsafe { _mm256_loadu_si256(x[b].qs.as_ptr().add(128 * h + 32 * s) as *const __m256i) };
+                    *sum = _mm256_dpwssd_epi32(*sum, _mm256_maddubs_epi16(qq, xv), sc);
+                }
+            }
+        }
+        // SAFETY: 16 scale bytes are readable.
+        let sc = unsafe { _mm_loadu_si128(blk.as_ptr() as *const __m128i) };
+        let mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(sc), _mm_set1_epi8(15)));
+        // SAFETY: bytes 80..84 of the block hold d and dmin.
+        let (d, dmin) = unsafe { f16_pair(blk.as_ptr().add(80)) };
+        for ((acc, sum), x) in acc.iter_mut().zip(sum).zip(&xs) {
+            let y = &x[b];
+            // SAFETY: 16 bsums are readable.
+            let bs = unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) };
+            let summs = hsum_i32(_mm256_madd_epi16(mins, bs));
+            let dall = y.d * d;
+            let dm = y.d * dmin;
+            *acc += dall * hsum_i32(sum) as f32 - dm * summs as f32;
+        }
+    }
+    acc
+}
 
 macro_rules! q4_k_dot {
     ($name:ident, $feat:literal, $madd:ident) => {
