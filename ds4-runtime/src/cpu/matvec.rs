@@ -34,29 +34,70 @@ where
             .for_each_init(init, |s, (b, v)| f(s, b * ROW_BLOCK, v));
         return;
     }
-    let mut tmp = vec![0.0f32; n_out * t];
-    tmp.par_chunks_mut(ROW_BLOCK * t)
-        .enumerate()
-        .for_each_init(init, |s, (b, v)| f(s, b * ROW_BLOCK, v));
-    y.par_chunks_mut(n_out).enumerate().for_each(|(ti, yt)| {
-        for (o, v) in yt.iter_mut().enumerate() {
-            *v = tmp[o * t + ti];
+    TMP.with_borrow_mut(|tmp| {
+        if tmp.len() < n_out * t {
+            tmp.resize(n_out * t, 0.0);
         }
+        let tmp = &mut tmp[..n_out * t];
+        tmp.par_chunks_mut(ROW_BLOCK * t)
+            .enumerate()
+            .for_each_init(&init, |s, (b, v)| f(s, b * ROW_BLOCK, v));
+        let tmp = &*tmp;
+        y.par_chunks_mut(n_out).enumerate().for_each(|(ti, yt)| {
+            for (o, v) in yt.iter_mut().enumerate() {
+                *v = tmp[o * t + ti];
+            }
+        });
     });
+}
+
+thread_local! {
+    /// The `[rows][t]` staging buffer of [`for_each_block`] (grows once, then reused).
+    static TMP: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `y[t][o] = Σ_i W[o,i]·x[t][i]` for an F16 weight `[n_in, n_out]`, f32 accumulation.
 pub fn matmul_f16(w: &[u8], n_in: usize, n_out: usize, x: &[f32], t: usize, y: &mut [f32]) {
     debug_assert!(w.len() >= 2 * n_in * n_out && x.len() == n_in * t);
     let rb = 2 * n_in;
-    let init = || vec![0.0f32; ROW_BLOCK * n_in];
-    for_each_block(n_out, t, y, init, |rows, o0, out| {
-        let nr = out.len() / t;
-        for (r, row) in rows.chunks_exact_mut(n_in).take(nr).enumerate() {
-            f16_row_to_f32(&w[(o0 + r) * rb..(o0 + r + 1) * rb], row);
-        }
-        f16_block_dots(rows, n_in, nr, x, t, out);
+    #[cfg(target_arch = "x86_64")]
+    if t == 1 && crate::quant::simd::active() != crate::quant::simd::Isa::Scalar {
+        // Decode: one token, so widen on the fly instead of into a buffer.
+        use crate::quant::simd::x86::{f16_dot8, f16_dot8_n};
+        y.par_chunks_mut(ROW_BLOCK).enumerate().for_each(|(b, v)| {
+            let row = |r: usize| &w[(b * ROW_BLOCK + r) * rb..(b * ROW_BLOCK + r + 1) * rb];
+            let mut quads = v.chunks_exact_mut(4);
+            let mut r = 0;
+            for q in &mut quads {
+                // SAFETY: every non-scalar path includes AVX2 and F16C; rows hold n_in values.
+                q.copy_from_slice(&unsafe { f16_dot8_n(x, [row(r), row(r + 1), row(r + 2), row(r + 3)]) });
+                r += 4;
+            }
+            for o in quads.into_remainder() {
+                // SAFETY: as above.
+                *o = unsafe { f16_dot8(row(r), x) };
+                r += 1;
+            }
+        });
+        return;
+    }
+    for_each_block(n_out, t, y, || (), |_, o0, out| {
+        ROWS.with_borrow_mut(|rows| {
+            if rows.len() < ROW_BLOCK * n_in {
+                rows.resize(ROW_BLOCK * n_in, 0.0);
+            }
+            let nr = out.len() / t;
+            for (r, row) in rows.chunks_exact_mut(n_in).take(nr).enumerate() {
+                f16_row_to_f32(&w[(o0 + r) * rb..(o0 + r + 1) * rb], row);
+            }
+            f16_block_dots(rows, n_in, nr, x, t, out);
+        })
     });
+}
+
+thread_local! {
+    /// Each worker's widened F16 rows (grows once, then reused).
+    static ROWS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `out[r·t + ti] = dot_f32(row r, x[ti])` for `nr` widened rows, on the fastest path

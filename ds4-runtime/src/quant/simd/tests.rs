@@ -174,3 +174,29 @@ fn q2_k_two_activation_kernel_matches_reference() {
         assert_eq!(got[1].to_bits(), q2_k::vec_dot_ref(&w, &x1).to_bits(), "nb {nb}");
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn f16_dot8_matches_eight_lane_dot_of_the_widened_row() {
+    if !Isa::Avx2.supported() {
+        return;
+    }
+    let mut rng = Rng::new(8);
+    for n in [1usize, 7, 8, 13, 64, 203, 4096] {
+        let h: Vec<u16> = (0..n).map(|_| crate::quant::f32_to_f16(rng.uniform() * 2.0 - 1.0)).collect();
+        let w: Vec<u8> = h.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let x = values(&mut rng, n);
+        // The eight-lane order of `cpu::dot_f32`, written out.
+        let (mut acc, mut tail) = ([0.0f32; 8], 0.0f32);
+        for i in 0..n / 8 * 8 {
+            acc[i % 8] += crate::quant::f16_to_f32(h[i]) * x[i];
+        }
+        for i in n / 8 * 8..n {
+            tail += crate::quant::f16_to_f32(h[i]) * x[i];
+        }
+        let want = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
+        // SAFETY: AVX2 (with F16C) is supported (checked above).
+        let got = unsafe { super::x86::f16_dot8(&w, &x) };
+        assert_eq!(got.to_bits(), want.to_bits(), "n {n}");
+    }
+}

@@ -467,3 +467,50 @@ q4_k_dot!(
     "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
     madd_vnni
 );
+
+/// F16 row · f32 activation in eight lanes: lane `l` sums elements `8i + l` in
+/// order, the lanes are reduced as `((0+4)+(1+5))+((2+6)+(3+7))` and the tail is
+/// added last — the same operations as `cpu::dot_f32` on the widened row (widening
+/// is exact), so the same bits, without widening the row into a buffer first.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `w` holds `2·x.len()` bytes.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn f16_dot8(w: &[u8], x: &[f32]) -> f32 {
+    // SAFETY: same contract.
+    let [r] = unsafe { f16_dot8_n(x, [w]) };
+    r
+}
+
+/// [`f16_dot8`] of `N` rows with the same activation, interleaved so that the `N`
+/// accumulator chains overlap; each row's result has the same bits as alone.
+///
+/// # Safety
+/// As [`f16_dot8`], for every row.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn f16_dot8_n<const N: usize>(x: &[f32], rows: [&[u8]; N]) -> [f32; N] {
+    debug_assert!(rows.iter().all(|w| w.len() >= 2 * x.len()));
+    let n8 = x.len() / 8 * 8;
+    let mut acc = [_mm256_setzero_ps(); N];
+    for i in (0..n8).step_by(8) {
+        // SAFETY: elements i..i+8 of x and of every row are in bounds.
+        let xv = unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) };
+        for (acc, w) in acc.iter_mut().zip(&rows) {
+            // SAFETY: as above.
+            let wv = unsafe { _mm256_cvtph_ps(_mm_loadu_si128(w.as_ptr().add(2 * i) as *const __m128i)) };
+            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(wv, xv));
+        }
+    }
+    std::array::from_fn(|j| {
+        let w = rows[j];
+        let mut tail = 0.0f32;
+        for i in n8..x.len() {
+            let h = u16::from_le_bytes([w[2 * i], w[2 * i + 1]]);
+            tail += crate::quant::f16_to_f32(h) * x[i];
+        }
+        let mut a = [0.0f32; 8];
+        // SAFETY: `a` holds eight f32.
+        unsafe { _mm256_storeu_ps(a.as_mut_ptr(), acc[j]) };
+        ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + tail
+    })
+}
