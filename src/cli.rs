@@ -32,6 +32,8 @@ pub enum Command {
     Tokenize(TokenizeArgs),
     /// Compare two stage-dump folders stage by stage.
     DiffStages(DiffArgs),
+    /// Prefill and decode tokens/s at context frontiers (CSV on stdout).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Options of a generation run (the default command).

@@ -4,6 +4,7 @@
 //! CLI around the `ds4-runtime` library: [`cli`] parses, [`run`] generates,
 //! [`repl`] chats, [`tools`] and [`plan_cmd`] are the subcommands.
 
+pub mod bench;
 pub mod cli;
 pub mod plan_cmd;
 pub mod plans;

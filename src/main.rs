@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Some(Command::Inspect(a)) => ds4_rs::tools::inspect(a),
         Some(Command::Tokenize(a)) => ds4_rs::tools::tokenize(a),
         Some(Command::DiffStages(a)) => ds4_rs::tools::diff_stages(a),
+        Some(Command::Bench(a)) => ds4_rs::bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

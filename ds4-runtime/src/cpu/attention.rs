@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use super::dot_f32;
+use super::{dot_f32, dot_f32_x4};
 use crate::quant::f16_round;
 
 /// Stores `f16_round(kv)` as the raw row of position `pos` (slot `pos % cap`).
@@ -90,25 +90,63 @@ pub fn attention(
         .enumerate()
         .for_each(|(h, oh)| {
             let qh = &q[h * head_dim..(h + 1) * head_dim];
-            let mut w: Vec<f32> = rows.iter().map(|r| dot_f32(qh, r) * scale).collect();
-
-            let sink = sinks[h];
-            let m = w.iter().fold(sink, |m, &s| m.max(s));
-            let mut z = (sink - m).exp();
-            for s in w.iter_mut() {
-                *s = (*s - m).exp();
-                z += *s;
-            }
-
-            oh.iter_mut().for_each(|v| *v = 0.0);
-            for (r, &e) in rows.iter().zip(&w) {
-                for (o, &v) in oh.iter_mut().zip(r.iter()) {
-                    *o += e * v;
-                }
-            }
-            let inv = 1.0 / z;
-            oh.iter_mut().for_each(|v| *v *= inv);
+            SCORES.with_borrow_mut(|w| attend_head(qh, &rows, sinks[h], scale, w, oh));
         });
+}
+
+thread_local! {
+    /// One head's scores (reused across calls).
+    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One head: scores, softmax with the sink, weighted sum of the rows, on the
+/// fastest path of this machine (all paths give the same bits: the clones differ
+/// only in vector width, not in the order of operations).
+fn attend_head(qh: &[f32], rows: &[&[f32]], sink: f32, scale: f32, w: &mut Vec<f32>, oh: &mut [f32]) {
+    use crate::quant::simd::{active, Isa};
+    match active() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `active` only returns paths this CPU supports (AVX2 is part of both).
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { attend_head_avx2(qh, rows, sink, scale, w, oh) },
+        _ => attend_head_body(qh, rows, sink, scale, w, oh),
+    }
+}
+
+/// [`attend_head_body`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn attend_head_avx2(qh: &[f32], rows: &[&[f32]], sink: f32, scale: f32, w: &mut Vec<f32>, oh: &mut [f32]) {
+    attend_head_body(qh, rows, sink, scale, w, oh)
+}
+
+#[inline(always)]
+fn attend_head_body(qh: &[f32], rows: &[&[f32]], sink: f32, scale: f32, w: &mut Vec<f32>, oh: &mut [f32]) {
+    w.clear();
+    let mut quads = rows.chunks_exact(4);
+    for r in &mut quads {
+        let d = dot_f32_x4(qh, [r[0], r[1], r[2], r[3]]);
+        w.extend(d.iter().map(|v| v * scale));
+    }
+    w.extend(quads.remainder().iter().map(|r| dot_f32(qh, r) * scale));
+
+    let m = w.iter().fold(sink, |m, &s| m.max(s));
+    let mut z = (sink - m).exp();
+    for s in w.iter_mut() {
+        *s = (*s - m).exp();
+        z += *s;
+    }
+
+    oh.iter_mut().for_each(|v| *v = 0.0);
+    for (r, &e) in rows.iter().zip(w.iter()) {
+        for (o, &v) in oh.iter_mut().zip(r.iter()) {
+            *o += e * v;
+        }
+    }
+    let inv = 1.0 / z;
+    oh.iter_mut().for_each(|v| *v *= inv);
 }
 
 #[cfg(test)]
@@ -157,6 +195,31 @@ mod tests {
     fn assert_close(got: &[f32], want: &[f64]) {
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
             assert!((*g as f64 - w).abs() <= TOL, "elem {i}: {g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn every_path_gives_the_same_bits() {
+        let mut rng = Rng(12);
+        for (n, hd) in [(1, 40), (3, 64), (4, 37), (7, 512), (130, 512)] {
+            let data: Vec<Vec<f32>> = (0..n).map(|_| f16r(rng.vec(hd, 1.5))).collect();
+            let rows: Vec<&[f32]> = data.iter().map(|r| &r[..]).collect();
+            let q = rng.vec(hd, 1.5);
+            let (mut w, mut want) = (Vec::new(), vec![0.0; hd]);
+            attend_head_body(&q, &rows, 0.3, 0.125, &mut w, &mut want);
+            for r in rows.chunks(4).filter(|c| c.len() == 4) {
+                let d = crate::cpu::dot_f32_x4(&q, [r[0], r[1], r[2], r[3]]);
+                for j in 0..4 {
+                    assert_eq!(d[j].to_bits(), dot_f32(&q, r[j]).to_bits());
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            if crate::quant::simd::Isa::Avx2.supported() {
+                let mut got = vec![0.0; hd];
+                // SAFETY: AVX2 is supported (checked above).
+                unsafe { attend_head_avx2(&q, &rows, 0.3, 0.125, &mut w, &mut got) };
+                assert_eq!(got, want, "n {n} hd {hd}");
+            }
         }
     }
 

@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::{dot_f32, f16_row_to_f32};
+use super::{dot_f32, dot_f32_x4, f16_row_to_f32};
 use crate::quant::q8_0::{self, BlockQ8_0Act};
 use crate::quant::q8_k::{self, BlockQ8K};
 
@@ -34,34 +34,111 @@ where
             .for_each_init(init, |s, (b, v)| f(s, b * ROW_BLOCK, v));
         return;
     }
-    let mut tmp = vec![0.0f32; n_out * t];
-    tmp.par_chunks_mut(ROW_BLOCK * t)
-        .enumerate()
-        .for_each_init(init, |s, (b, v)| f(s, b * ROW_BLOCK, v));
-    y.par_chunks_mut(n_out).enumerate().for_each(|(ti, yt)| {
-        for (o, v) in yt.iter_mut().enumerate() {
-            *v = tmp[o * t + ti];
+    TMP.with_borrow_mut(|tmp| {
+        if tmp.len() < n_out * t {
+            tmp.resize(n_out * t, 0.0);
         }
+        let tmp = &mut tmp[..n_out * t];
+        tmp.par_chunks_mut(ROW_BLOCK * t)
+            .enumerate()
+            .for_each_init(&init, |s, (b, v)| f(s, b * ROW_BLOCK, v));
+        let tmp = &*tmp;
+        y.par_chunks_mut(n_out).enumerate().for_each(|(ti, yt)| {
+            for (o, v) in yt.iter_mut().enumerate() {
+                *v = tmp[o * t + ti];
+            }
+        });
     });
+}
+
+thread_local! {
+    /// The `[rows][t]` staging buffer of [`for_each_block`] (grows once, then reused).
+    static TMP: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `y[t][o] = Σ_i W[o,i]·x[t][i]` for an F16 weight `[n_in, n_out]`, f32 accumulation.
 pub fn matmul_f16(w: &[u8], n_in: usize, n_out: usize, x: &[f32], t: usize, y: &mut [f32]) {
     debug_assert!(w.len() >= 2 * n_in * n_out && x.len() == n_in * t);
     let rb = 2 * n_in;
-    let init = || vec![0.0f32; ROW_BLOCK * n_in];
-    for_each_block(n_out, t, y, init, |rows, o0, out| {
-        let nr = out.len() / t;
-        for (r, row) in rows.chunks_exact_mut(n_in).take(nr).enumerate() {
-            f16_row_to_f32(&w[(o0 + r) * rb..(o0 + r + 1) * rb], row);
-        }
-        for ti in 0..t {
-            let xt = &x[ti * n_in..(ti + 1) * n_in];
-            for (r, row) in rows.chunks_exact(n_in).take(nr).enumerate() {
-                out[r * t + ti] = dot_f32(row, xt);
+    #[cfg(target_arch = "x86_64")]
+    if t == 1 && crate::quant::simd::active() != crate::quant::simd::Isa::Scalar {
+        // Decode: one token, so widen on the fly instead of into a buffer.
+        use crate::quant::simd::x86::{f16_dot8, f16_dot8_n};
+        y.par_chunks_mut(ROW_BLOCK).enumerate().for_each(|(b, v)| {
+            let row = |r: usize| &w[(b * ROW_BLOCK + r) * rb..(b * ROW_BLOCK + r + 1) * rb];
+            let mut quads = v.chunks_exact_mut(4);
+            let mut r = 0;
+            for q in &mut quads {
+                // SAFETY: every non-scalar path includes AVX2 and F16C; rows hold n_in values.
+                q.copy_from_slice(&unsafe { f16_dot8_n(x, [row(r), row(r + 1), row(r + 2), row(r + 3)]) });
+                r += 4;
             }
-        }
+            for o in quads.into_remainder() {
+                // SAFETY: as above.
+                *o = unsafe { f16_dot8(row(r), x) };
+                r += 1;
+            }
+        });
+        return;
+    }
+    for_each_block(n_out, t, y, || (), |_, o0, out| {
+        ROWS.with_borrow_mut(|rows| {
+            if rows.len() < ROW_BLOCK * n_in {
+                rows.resize(ROW_BLOCK * n_in, 0.0);
+            }
+            let nr = out.len() / t;
+            for (r, row) in rows.chunks_exact_mut(n_in).take(nr).enumerate() {
+                f16_row_to_f32(&w[(o0 + r) * rb..(o0 + r + 1) * rb], row);
+            }
+            f16_block_dots(rows, n_in, nr, x, t, out);
+        })
     });
+}
+
+thread_local! {
+    /// Each worker's widened F16 rows (grows once, then reused).
+    static ROWS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `out[r·t + ti] = dot_f32(row r, x[ti])` for `nr` widened rows, on the fastest path
+/// (the AVX2 clone runs the same operations in the same order, eight lanes at a time).
+fn f16_block_dots(rows: &[f32], n_in: usize, nr: usize, x: &[f32], t: usize, out: &mut [f32]) {
+    use crate::quant::simd::{active, Isa};
+    match active() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `active` only returns paths this CPU supports (AVX2 is part of both).
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { f16_block_dots_avx2(rows, n_in, nr, x, t, out) },
+        _ => f16_block_dots_body(rows, n_in, nr, x, t, out),
+    }
+}
+
+/// [`f16_block_dots_body`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn f16_block_dots_avx2(rows: &[f32], n_in: usize, nr: usize, x: &[f32], t: usize, out: &mut [f32]) {
+    f16_block_dots_body(rows, n_in, nr, x, t, out)
+}
+
+#[inline(always)]
+fn f16_block_dots_body(rows: &[f32], n_in: usize, nr: usize, x: &[f32], t: usize, out: &mut [f32]) {
+    for ti in 0..t {
+        let xt = &x[ti * n_in..(ti + 1) * n_in];
+        let mut r = 0;
+        while r + 4 <= nr {
+            let row = |j: usize| &rows[(r + j) * n_in..(r + j + 1) * n_in];
+            let d = dot_f32_x4(xt, [row(0), row(1), row(2), row(3)]);
+            for j in 0..4 {
+                out[(r + j) * t + ti] = d[j];
+            }
+            r += 4;
+        }
+        for r in r..nr {
+            out[r * t + ti] = dot_f32(&rows[r * n_in..(r + 1) * n_in], xt);
+        }
+    }
 }
 
 /// Quantises `t` rows of `n` values to Q8_0 activation blocks (`n/32` per row, §3.4).
@@ -84,6 +161,60 @@ pub fn quantize_q8_k_rows(x: &[f32], n: usize, t: usize, out: &mut [BlockQ8K]) {
         .for_each(|(o, xr)| q8_k::quantize(xr, o));
 }
 
+thread_local! {
+    /// Packed prefill activations for the 16-token Q8_0 kernel (reused).
+    #[cfg(target_arch = "x86_64")]
+    static PACK: std::cell::RefCell<crate::quant::simd::q8_0_x16::Packed16> = Default::default();
+}
+
+/// Runs the 16-token Q8_0 kernel when the chunk has several tokens and the machine
+/// has AVX-512 VNNI: packs the `sets` inputs (`row(ti, s)`), then for every output
+/// row `o` reads weight row `o` once and writes all `t` tokens. Returns false (doing
+/// nothing) otherwise. Same bits as per-token `vec_dot` (tested).
+#[allow(unused_variables)]
+fn q8_0_x16<'x>(
+    w: &[u8],
+    nb: usize,
+    n_out: usize,
+    t: usize,
+    sets: usize,
+    set_of: impl Fn(usize) -> usize + Sync,
+    row: impl Fn(usize, usize) -> &'x [BlockQ8_0Act],
+    y: &mut [f32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::quant::simd::{active, q8_0_x16, Isa};
+        if t < 2 || active() != Isa::Avx512Vnni {
+            return false;
+        }
+        let rb = nb * q8_0::BLOCK_BYTES;
+        PACK.with_borrow_mut(|p| {
+            p.pack(t, nb, sets, row);
+            let p = &*p;
+            for_each_block(n_out, t, y, || (), |_, o0, out| {
+                let mut lanes = [0.0f32; q8_0_x16::LANES];
+                for r in 0..out.len() / t {
+                    let o = o0 + r;
+                    let wr = &w[o * rb..(o + 1) * rb];
+                    for g in 0..p.groups() {
+                        // SAFETY: AVX-512 VNNI is the active path, so this CPU has it; the
+                        // row holds `nb` blocks and (set, g) were packed above.
+                        unsafe { q8_0_x16::row_x16(wr, p, set_of(o), g, &mut lanes) };
+                        let t0 = g * q8_0_x16::LANES;
+                        for (l, &v) in lanes.iter().enumerate().take(t - t0) {
+                            out[r * t + t0 + l] = v;
+                        }
+                    }
+                }
+            });
+        });
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// `y[t][o] = Q8_0(W)[o]·xq[t]` for a Q8_0 weight `[n_in, n_out]` (§3.4).
 pub fn matmul_q8_0(
     w: &[u8],
@@ -96,6 +227,9 @@ pub fn matmul_q8_0(
     let nb = n_in / q8_0::QK8_0;
     let rb = nb * q8_0::BLOCK_BYTES;
     debug_assert!(n_in.is_multiple_of(32) && w.len() >= rb * n_out && xq.len() >= nb * t);
+    if q8_0_x16(w, nb, n_out, t, 1, |_| 0, |ti, _| &xq[ti * nb..(ti + 1) * nb], y) {
+        return;
+    }
     for_each_block(
         n_out,
         t,
@@ -130,6 +264,10 @@ pub fn matmul_q8_0_grouped(
     debug_assert!(
         group_in.is_multiple_of(32) && w.len() >= rb * n_out && xq.len() >= nbg * groups * t
     );
+    let row = |ti: usize, g: usize| &xq[(ti * groups + g) * nbg..(ti * groups + g + 1) * nbg];
+    if q8_0_x16(w, nbg, n_out, t, groups, |o| o / out_per_group, row, y) {
+        return;
+    }
     for_each_block(
         n_out,
         t,

@@ -183,3 +183,41 @@ fn down_sums_slots_in_order_and_shards_add_up() {
     moe_down(&down, N_FF, N_EMBD, &midq, &ids, (1, 2), &mut z);
     assert!(z.iter().all(|&v| v == 0.0));
 }
+
+#[test]
+fn batched_by_expert_equals_token_by_token() {
+    use crate::cpu::moe_batch::{moe_down_batch, moe_gate_up_batch};
+    let mut rng = Rng(63);
+    let gate = iq2_weight(&mut rng, NE * N_FF, N_EMBD);
+    let up = iq2_weight(&mut rng, NE * N_FF, N_EMBD);
+    let down = q2k_weight(&mut rng, NE * N_EMBD, N_FF);
+    let (t, k) = (5, 3);
+    // Experts repeat across tokens and within a token; 4 is out of the shard below.
+    let ids: Vec<i32> = vec![3, 0, 4, 0, 3, 1, 2, 2, 0, 4, 4, 4, 1, 3, 0];
+    let x = rng.vec(t * N_EMBD, 2.0);
+    let mut xq = vec![BlockQ8K::default(); t * N_EMBD / 256];
+    quantize_q8_k_rows(&x, N_EMBD, t, &mut xq);
+    let mid = rng.vec(t * k * N_FF, 1.0);
+    let mut midq = vec![BlockQ8K::default(); t * k * N_FF / 256];
+    quantize_q8_k_rows(&mid, N_FF, t * k, &mut midq);
+    let nb = N_EMBD / 256;
+    for range in [(0, NE as u32), (0, 4), (4, 5)] {
+        let (mut g, mut u) = (vec![f32::NAN; t * k * N_FF], vec![f32::NAN; t * k * N_FF]);
+        moe_gate_up_batch(&gate, &up, N_EMBD, N_FF, &xq, &ids, k, range, &mut g, &mut u);
+        let mut y = vec![f32::NAN; t * N_EMBD];
+        moe_down_batch(&down, N_FF, N_EMBD, &midq, &ids, k, range, &mut y);
+        for ti in 0..t {
+            let (mut g1, mut u1) = (vec![f32::NAN; k * N_FF], vec![f32::NAN; k * N_FF]);
+            let i = &ids[ti * k..(ti + 1) * k];
+            moe_gate_up(&gate, &up, N_EMBD, N_FF, &xq[ti * nb..(ti + 1) * nb], i, range, &mut g1, &mut u1);
+            let r = ti * k * N_FF..(ti + 1) * k * N_FF;
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&g[r.clone()]), bits(&g1), "gate, token {ti}, range {range:?}");
+            assert_eq!(bits(&u[r]), bits(&u1), "up, token {ti}, range {range:?}");
+            let mut y1 = vec![0.0; N_EMBD];
+            let mq = &midq[ti * k * (N_FF / 256)..(ti + 1) * k * (N_FF / 256)];
+            moe_down(&down, N_FF, N_EMBD, mq, i, range, &mut y1);
+            assert_eq!(bits(&y[ti * N_EMBD..(ti + 1) * N_EMBD]), bits(&y1), "down, token {ti}");
+        }
+    }
+}

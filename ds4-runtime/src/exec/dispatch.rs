@@ -291,6 +291,11 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
             let (n_embd, n_ff) = (d[0] as usize, d[1] as usize);
             let (xq, ids) = (io.input::<BlockQ8K>(2)?, io.input::<i32>(3)?);
             let (g, u) = (io.output::<f32>(4)?, io.output::<f32>(5)?);
+            if rows > 1 {
+                let k = ids.len() / rows;
+                cpu::moe_batch::moe_gate_up_batch(gate, up, n_embd, n_ff, xq, ids, k, (e0, e1), g, u);
+                return Ok(());
+            }
             for ((((x, i), gr), ur), _) in per_row(xq, rows)
                 .zip(per_row(ids, rows))
                 .zip(per_row_mut(g, rows))
@@ -315,6 +320,11 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
             let (down, d) = (io.weight_req(0)?, io.weight_dims(0)?);
             let (n_ff, n_embd) = (d[0] as usize, d[1] as usize);
             let (midq, ids, y) = (io.input::<BlockQ8K>(1)?, io.input::<i32>(2)?, io.output::<f32>(3)?);
+            if rows > 1 {
+                let k = ids.len() / rows;
+                cpu::moe_batch::moe_down_batch(down, n_ff, n_embd, midq, ids, k, (e0, e1), y);
+                return Ok(());
+            }
             for ((m, i), yr) in per_row(midq, rows).zip(per_row(ids, rows)).zip(per_row_mut(y, rows)) {
                 cpu::moe::moe_down(down, n_ff, n_embd, m, i, (e0, e1), yr);
             }

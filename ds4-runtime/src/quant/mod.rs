@@ -6,10 +6,10 @@
 //! each own one block format: how to dequantise a row and how to take its dot
 //! product with a quantised activation.
 //!
-//! Every kernel here is a *scalar reference*: plain loops in the summation
-//! order `FORMAT.md` §3.8 gives for ds4's portable C path. Faster versions may
-//! be added later, but only if they produce identical results; the tests
-//! compare each kernel with a naive f64 dequantise-and-multiply.
+//! Each `vec_dot_ref` is a *scalar reference*: plain loops in the summation
+//! order `FORMAT.md` §3.8 gives for ds4's portable C path; the tests compare it
+//! with a naive f64 dequantise-and-multiply. `vec_dot` dispatches at run time to
+//! the SIMD kernels of [`simd`], which return the same bits.
 //!
 //! Activations: Q8_0 weights meet activations quantised with [`q8_0::quantize_act`]
 //! (f32 scale, ties to even); IQ2_XXS, Q2_K and Q4_K weights meet [`q8_k`]
@@ -26,6 +26,7 @@ pub mod q2_k;
 pub mod q4_k;
 pub mod q8_0;
 pub mod q8_k;
+pub mod simd;
 
 mod half_conv;
 #[cfg(test)]

@@ -28,7 +28,7 @@ fn scales(blk: &[u8]) -> (f32, f32) {
 ///
 /// # Panics
 /// If `wrow` is shorter than `x.len()` blocks.
-pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
+pub fn vec_dot_ref(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
     assert!(
         wrow.len() >= x.len() * BLOCK_BYTES,
         "q2_k::vec_dot: row shorter than activation"
@@ -52,6 +52,59 @@ pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
         acc += dall * isum as f32 - dm * summs as f32;
     }
     acc
+}
+
+/// Q2_K row · Q8_K activation on the fastest path of this machine ([`super::simd::active`]);
+/// the same bits as [`vec_dot_ref`].
+///
+/// # Panics
+/// If `wrow` is shorter than `x.len()` blocks.
+#[inline]
+pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
+    dot_on(super::simd::active(), wrow, x)
+}
+
+/// One Q2_K row against two activations (each as [`vec_dot`] would give): on
+/// AVX-512 VNNI the row is unpacked once for both.
+///
+/// # Panics
+/// If `wrow` is shorter than the activations or they differ in length.
+pub fn vec_dot2(wrow: &[u8], x0: &[BlockQ8K], x1: &[BlockQ8K]) -> [f32; 2] {
+    assert!(x0.len() == x1.len() && wrow.len() >= x0.len() * BLOCK_BYTES, "vec_dot2: lengths");
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::active() == super::simd::Isa::Avx512Vnni {
+        // SAFETY: the active path is supported; the row holds every block (checked).
+        return unsafe { super::simd::x86::q2_k_dot_vnni_n(wrow, [x0, x1]) };
+    }
+    [vec_dot(wrow, x0), vec_dot(wrow, x1)]
+}
+
+/// Q2_K row · Q8_K activation on path `isa`.
+///
+/// # Panics
+/// If `wrow` is shorter than `x.len()` blocks or the machine lacks `isa`.
+pub fn vec_dot_isa(isa: super::simd::Isa, wrow: &[u8], x: &[BlockQ8K]) -> f32 {
+    assert!(isa.supported(), "vec_dot: this machine lacks {isa:?}");
+    dot_on(isa, wrow, x)
+}
+
+/// The kernel of path `isa`, which the caller has checked is supported.
+#[inline]
+fn dot_on(isa: super::simd::Isa, wrow: &[u8], x: &[BlockQ8K]) -> f32 {
+    use super::simd::Isa;
+    assert!(
+        wrow.len() >= x.len() * BLOCK_BYTES,
+        "vec_dot: row shorter than activation"
+    );
+    match isa {
+        // SAFETY: the ISA is supported (checked by the caller) and the row is long enough.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { super::simd::x86::q2_k_dot_avx2(wrow, x) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => unsafe { super::simd::x86::q2_k_dot_vnni(wrow, x) },
+        _ => vec_dot_ref(wrow, x),
+    }
 }
 
 /// Dequantises a Q2_K row into `out` (a multiple of 256 elements).
@@ -136,7 +189,7 @@ mod tests {
                 .collect();
             let reference: f64 = terms.iter().sum();
             let scale: f64 = terms.iter().map(|t| t.abs()).sum();
-            let got = vec_dot(&row, &y) as f64;
+            let got = vec_dot_ref(&row, &y) as f64;
             assert!(
                 (got - reference).abs() <= 1e-5 * scale,
                 "nb={nb}: {got} vs {reference}"

@@ -63,7 +63,7 @@ pub fn quantize_act(x: &[f32], out: &mut [BlockQ8_0Act]) {
 ///
 /// # Panics
 /// If `wrow` is shorter than `x.len()` blocks.
-pub fn vec_dot(wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
+pub fn vec_dot_ref(wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
     assert!(
         wrow.len() >= x.len() * BLOCK_BYTES,
         "q8_0::vec_dot: row shorter than activation"
@@ -80,6 +80,44 @@ pub fn vec_dot(wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
         acc += (dw * xb.d) * isum as f32;
     }
     acc
+}
+
+/// Q8_0 row · Q8_0 activation on the fastest path of this machine ([`super::simd::active`]);
+/// the same bits as [`vec_dot_ref`].
+///
+/// # Panics
+/// If `wrow` is shorter than `x.len()` blocks.
+#[inline]
+pub fn vec_dot(wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
+    dot_on(super::simd::active(), wrow, x)
+}
+
+/// Q8_0 row · Q8_0 activation on path `isa`.
+///
+/// # Panics
+/// If `wrow` is shorter than `x.len()` blocks or the machine lacks `isa`.
+pub fn vec_dot_isa(isa: super::simd::Isa, wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
+    assert!(isa.supported(), "vec_dot: this machine lacks {isa:?}");
+    dot_on(isa, wrow, x)
+}
+
+/// The kernel of path `isa`, which the caller has checked is supported.
+#[inline]
+fn dot_on(isa: super::simd::Isa, wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
+    use super::simd::Isa;
+    assert!(
+        wrow.len() >= x.len() * BLOCK_BYTES,
+        "vec_dot: row shorter than activation"
+    );
+    match isa {
+        // SAFETY: the ISA is supported (checked by the caller) and the row is long enough.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { super::simd::x86::q8_0_dot_avx2(wrow, x) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => unsafe { super::simd::x86::q8_0_dot_vnni(wrow, x) },
+        _ => vec_dot_ref(wrow, x),
+    }
 }
 
 /// Dequantises a Q8_0 row into `out` (`out.len()` elements, a multiple of 32).
@@ -161,7 +199,7 @@ mod tests {
             let reference: f64 = (0..n)
                 .map(|i| w[i] as f64 * (xq[i / 32].d as f64 * xq[i / 32].qs[i % 32] as f64))
                 .sum();
-            let got = vec_dot(&row, &xq) as f64;
+            let got = vec_dot_ref(&row, &xq) as f64;
             let scale: f64 = (0..n).map(|i| (w[i] as f64 * x[i] as f64).abs()).sum();
             assert!(
                 (got - reference).abs() <= 1e-5 * scale,

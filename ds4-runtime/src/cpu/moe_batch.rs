@@ -1,0 +1,200 @@
+//! Routed experts for a whole prefill chunk, grouped by expert (MODEL §11 F5).
+//!
+//! The `t × k` (token, slot) pairs of a chunk are sorted by expert; each selected
+//! expert's weight rows are then read once and applied to every pair routed to it (two pairs at a time share the decoding of each row).
+//! Every (row, pair) dot product is the same `vec_dot` call as in the one-token
+//! kernels of [`super::moe`], and `moe_down` still adds the slots of a token in slot
+//! order, so the results are bit-identical to running the tokens one by one.
+//!
+//! The pair lists and the `[expert][row][pair]` partial products live in a
+//! per-thread scratch that grows to the largest chunk once and is then reused.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+use crate::quant::q8_k::BlockQ8K;
+use crate::quant::{iq2_xxs, q2_k, QK_K};
+
+/// Weight rows per rayon task.
+const ROWS: usize = 16;
+
+/// The chunk's pairs grouped by expert.
+#[derive(Default)]
+struct Groups {
+    /// Pair indices `token·k + slot`, sorted by expert (stable: token order within one).
+    pairs: Vec<u32>,
+    /// `(expert, first, end)` ranges of `pairs`, one per selected in-range expert.
+    spans: Vec<(u32, usize, usize)>,
+    /// Per pair: `(first of its group, pairs in its group, its index in the group)`;
+    /// `n = 0` for slots out of range.
+    loc: Vec<(u32, u32, u32)>,
+    /// Partial products, `[group][row][pair]`.
+    tmp: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Groups> = RefCell::new(Groups::default());
+}
+
+impl Groups {
+    fn build(&mut self, ids: &[i32], experts: (u32, u32)) {
+        self.pairs.clear();
+        self.spans.clear();
+        self.loc.clear();
+        self.loc.resize(ids.len(), (0, 0, 0));
+        let in_range = |e: i32| e >= 0 && (e as u32) >= experts.0 && (e as u32) < experts.1;
+        self.pairs.extend((0..ids.len() as u32).filter(|&p| in_range(ids[p as usize])));
+        self.pairs.sort_by_key(|&p| (ids[p as usize], p));
+        let mut i = 0;
+        while i < self.pairs.len() {
+            let e = ids[self.pairs[i] as usize];
+            let mut j = i;
+            while j < self.pairs.len() && ids[self.pairs[j] as usize] == e {
+                j += 1;
+            }
+            for (x, &p) in self.pairs[i..j].iter().enumerate() {
+                self.loc[p as usize] = (i as u32, (j - i) as u32, x as u32);
+            }
+            self.spans.push((e as u32, i, j));
+            i = j;
+        }
+    }
+
+    /// Fills `tmp` with `dot(row r of expert e, act(pair))` for `rows` rows per expert,
+    /// laid out `[group][r][pair]`; a group of `n` pairs starts at `first·rows`.
+    /// `dots(e, r, pairs, out)` writes row `r` of expert `e` times each pair into `out`.
+    fn products<F>(&mut self, rows: usize, dots: F)
+    where
+        F: Fn(u32, usize, &[u32], &mut [f32]) + Sync,
+    {
+        let need = self.pairs.len() * rows;
+        if self.tmp.len() < need {
+            self.tmp.resize(need, 0.0);
+        }
+        let mut tasks: Vec<(u32, &[u32], usize, &mut [f32])> = Vec::new();
+        let mut rest = &mut self.tmp[..need];
+        for &(e, a, b) in &self.spans {
+            let n = b - a;
+            let (mine, tail) = rest.split_at_mut(n * rows);
+            rest = tail;
+            for (c, chunk) in mine.chunks_mut(ROWS * n).enumerate() {
+                tasks.push((e, &self.pairs[a..b], c * ROWS, chunk));
+            }
+        }
+        tasks.into_par_iter().for_each(|(e, pairs, r0, out)| {
+            let n = pairs.len();
+            for (ri, o) in out.chunks_exact_mut(n).enumerate() {
+                dots(e, r0 + ri, pairs, o);
+            }
+        });
+    }
+
+    /// Whether pair `p`'s expert is in range.
+    #[inline]
+    fn used(&self, p: usize) -> bool {
+        self.loc[p].1 != 0
+    }
+
+    /// The product of row `r` for pair `p` (which must be in range).
+    #[inline]
+    fn get(&self, rows: usize, r: usize, p: usize) -> f32 {
+        let (a, n, x) = self.loc[p];
+        self.tmp[a as usize * rows + r * n as usize + x as usize]
+    }
+}
+
+/// [`super::moe_gate_up`] for `t` tokens (`xq`: `t × n_embd/256` blocks, `ids`:
+/// `t × k`, `g`/`u`: `t × k × n_ff`), each expert's rows read once per chunk.
+#[allow(clippy::too_many_arguments)]
+pub fn moe_gate_up_batch(
+    gate: &[u8],
+    up: &[u8],
+    n_embd: usize,
+    n_ff: usize,
+    xq: &[BlockQ8K],
+    ids: &[i32],
+    k: usize,
+    experts: (u32, u32),
+    g: &mut [f32],
+    u: &mut [f32],
+) {
+    let nb = n_embd / QK_K;
+    let rb = nb * iq2_xxs::BLOCK_BYTES;
+    debug_assert!(xq.len() >= nb * ids.len() / k.max(1) && g.len() >= ids.len() * n_ff);
+    SCRATCH.with_borrow_mut(|s| {
+        s.build(ids, experts);
+        for (w, out) in [(gate, &mut *g), (up, &mut *u)] {
+            s.products(n_ff, |e, r, pairs, o| {
+                let off = (e as usize * n_ff + r) * rb;
+                let row = &w[off..off + rb];
+                let x = |p: u32| &xq[p as usize / k * nb..(p as usize / k + 1) * nb];
+                let mut two = pairs.chunks_exact(2);
+                let mut i = 0;
+                for pp in &mut two {
+                    o[i..i + 2].copy_from_slice(&iq2_xxs::vec_dot2(row, x(pp[0]), x(pp[1])));
+                    i += 2;
+                }
+                for &p in two.remainder() {
+                    o[i] = iq2_xxs::vec_dot(row, x(p));
+                }
+            });
+            let s = &*s;
+            out[..ids.len() * n_ff].par_chunks_mut(n_ff).enumerate().for_each(|(p, o)| {
+                if s.used(p) {
+                    for (r, v) in o.iter_mut().enumerate() {
+                        *v = s.get(n_ff, r, p);
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// [`super::moe_down`] for `t` tokens (`midq`: `t × k × n_ff/256` blocks, `y`:
+/// `t × n_embd`), slots added in slot order per token.
+#[allow(clippy::too_many_arguments)]
+pub fn moe_down_batch(
+    down: &[u8],
+    n_ff: usize,
+    n_embd: usize,
+    midq: &[BlockQ8K],
+    ids: &[i32],
+    k: usize,
+    experts: (u32, u32),
+    y: &mut [f32],
+) {
+    let nb = n_ff / QK_K;
+    let rb = nb * q2_k::BLOCK_BYTES;
+    debug_assert!(midq.len() >= ids.len() * nb && y.len() >= ids.len() / k.max(1) * n_embd);
+    SCRATCH.with_borrow_mut(|s| {
+        s.build(ids, experts);
+        s.products(n_embd, |e, r, pairs, o| {
+            let off = (e as usize * n_embd + r) * rb;
+            let row = &down[off..off + rb];
+            let x = |p: u32| &midq[p as usize * nb..(p as usize + 1) * nb];
+            let mut two = pairs.chunks_exact(2);
+            let mut i = 0;
+            for pp in &mut two {
+                o[i..i + 2].copy_from_slice(&q2_k::vec_dot2(row, x(pp[0]), x(pp[1])));
+                i += 2;
+            }
+            for &p in two.remainder() {
+                o[i] = q2_k::vec_dot(row, x(p));
+            }
+        });
+        let s = &*s;
+        let t = ids.len() / k.max(1);
+        y[..t * n_embd].par_chunks_mut(n_embd).enumerate().for_each(|(ti, yo)| {
+            for (o, v) in yo.iter_mut().enumerate() {
+                let mut acc = 0.0f32;
+                for p in ti * k..(ti + 1) * k {
+                    if s.used(p) {
+                        acc += s.get(n_embd, o, p);
+                    }
+                }
+                *v = acc;
+            }
+        });
+    });
+}
