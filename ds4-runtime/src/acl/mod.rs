@@ -18,6 +18,8 @@ pub mod dynlib;
 pub mod sim;
 #[cfg(test)]
 mod tests_dynlib;
+#[cfg(test)]
+mod tests_sim;
 
 use std::ffi::c_void;
 

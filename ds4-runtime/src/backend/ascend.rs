@@ -93,6 +93,8 @@ impl<'m> AscendSession<'m> {
         let items = upload::upload_items(plans, &model.file, &bound).map_err(SessionError::Kernel)?;
         let mut devs = Vec::with_capacity(n);
         for d in 0..n {
+            // The fork's order (ASCEND.md §2.1): set the device, then its explicit context.
+            acl.set_device(d as i32).map_err(acl_err)?;
             let c = acl.create_context(d as i32).map_err(acl_err)?;
             acl.set_current_context(c).map_err(acl_err)?;
             let s = acl.create_stream().map_err(acl_err)?;
@@ -279,10 +281,11 @@ impl Drop for AscendSession<'_> {
                 let _ = self.acl.free(p);
             }
         }
-        for dev in &self.devs {
+        for (d, dev) in self.devs.iter().enumerate() {
             let _ = self.acl.set_current_context(dev.ctx);
             let _ = self.acl.destroy_stream(dev.stream);
             let _ = self.acl.destroy_context(dev.ctx);
+            let _ = self.acl.reset_device(d as i32);
         }
     }
 }
