@@ -9,7 +9,7 @@
 
 use crate::plans::{DOTS, PLAN_SETS};
 use anyhow::{anyhow, bail, Context};
-use ds4_runtime::plan::{Phase, PlanSet};
+use ds4_runtime::plan::{Arg, Buf, Executor, Launch, Phase, PlanSet, StageTap};
 use serde_json::{json, Value};
 
 /// Arguments of `plan`.
@@ -66,15 +66,19 @@ pub fn summary(args: &PlanArgs) -> anyhow::Result<Value> {
         state[s.device as usize] += (s.rows.at(args.ctx) * s.width * 4) as u64;
     }
     let budget = fj["budget_bytes"].as_u64().unwrap_or(0);
+    let reads_tokens = token_devices(fused);
     let mut devices = Vec::new();
     for d in 0..n {
         let arena = fused.decode.arena_bytes[d].max(fused.prefill.arena_bytes[d]) as u64;
-        let total = weights[d] + state[d] + arena;
+        // A device backend keeps the chunk's token ids (i32) on every device that reads them.
+        let tokens = if reads_tokens[d] { (fused.profile.chunk * 4) as u64 } else { 0 };
+        let total = weights[d] + state[d] + arena + tokens;
         devices.push(json!({
             "device": d,
             "weight_bytes": weights[d],
             "state_bytes": state[d],
             "arena_bytes": arena,
+            "token_bytes": tokens,
             "total_bytes": total,
             "budget_bytes": budget,
             "fits": budget == 0 || total <= budget,
@@ -204,16 +208,42 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
             format!("budget {:.2} GiB, {}", gib(&d["budget_bytes"]), if d["fits"] == true { "fits" } else { "OVER BUDGET" })
         };
         println!(
-            "device {}: weights {:.2} GiB + state {:.2} GiB (ctx {}) + arena {:.2} MiB = {:.2} GiB ({budget})",
+            "device {}: weights {:.2} GiB + state {:.2} GiB (ctx {}) + arena {:.2} MiB + token ids {} B = {:.2} GiB ({budget})",
             d["device"],
             gib(&d["weight_bytes"]),
             gib(&d["state_bytes"]),
             args.ctx,
             mib(&d["arena_bytes"]),
+            d["token_bytes"],
             gib(&d["total_bytes"])
         );
     }
     Ok(())
+}
+
+/// Which devices run a launch that reads the chunk's token ids.
+fn token_devices(plans: &'static PlanSet) -> Vec<bool> {
+    struct Rec(Vec<bool>);
+    fn visit(r: &mut Rec, l: &'static Launch) {
+        if l.args.contains(&Arg::Tokens) {
+            r.0[l.device as usize] = true;
+        }
+        for p in l.parts {
+            visit(r, p);
+        }
+    }
+    impl Executor for Rec {
+        fn launch(&mut self, l: &'static Launch) {
+            visit(self, l);
+        }
+        fn copy(&mut self, _: Buf, _: Buf, _: bool) {}
+        fn sync(&mut self, _: u8) {}
+        fn stage(&mut self, _: &'static StageTap) {}
+    }
+    let mut r = Rec(vec![false; plans.devices as usize]);
+    (plans.prefill.run)(&mut r);
+    (plans.decode.run)(&mut r);
+    r.0
 }
 
 fn parse_ctx(s: &str) -> Result<usize, String> {

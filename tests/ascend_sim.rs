@@ -135,15 +135,22 @@ fn ascend_sim_peak_memory_is_the_plans() {
         let mut s = AscendSession::new(&rt, tiny(), p, ctx, &AscendOptions::default()).expect("session");
         s.prefill(&[0, 1, 2]).expect("prefill");
         s.decode(3).expect("decode");
-        let toks = s.token_buffer_bytes();
+        // What `plan` prints for each device.
+        let args = ds4_rs::plan_cmd::PlanArgs {
+            profile: p.profile.name.into(),
+            phase: "decode".into(),
+            ctx,
+            devices,
+            dot: false,
+            unfused: false,
+            json: true,
+        };
+        let summary = ds4_rs::plan_cmd::summary(&args).expect("plan summary");
         for (d, c) in s.mem_counters().into_iter().enumerate() {
             let (_, peak) = c.expect("emulated counters");
-            let weights: u64 = p.weights.iter().filter(|w| w.device as usize == d).map(|w| w.bytes).sum();
-            let state: u64 = p.states.iter().filter(|s| s.device as usize == d).map(|s| (s.rows.at(ctx) * s.width * 4) as u64).sum();
-            let arena = p.decode.arena_bytes[d].max(p.prefill.arena_bytes[d]) as u64;
-            let plan_total = weights + state + arena;
-            eprintln!("{devices} device(s), device {d}: peak {peak} = plan {plan_total} (weights {weights} + state {state} + arena {arena}) + token ids {}", toks[d]);
-            assert_eq!(peak, plan_total + toks[d], "device {d} of {devices}");
+            let plan_total = summary["per_device"][d]["total_bytes"].as_u64().expect("total");
+            eprintln!("{devices} device(s), device {d}: peak {peak}, plan {plan_total}");
+            assert_eq!(peak, plan_total, "device {d} of {devices}");
         }
         drop(s);
         for (d, c) in (0..devices).map(|d| (d, rt.acl.mem_counters(d as i32))) {

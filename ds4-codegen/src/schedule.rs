@@ -5,7 +5,10 @@
 //! first consumer). Scheduling turns it into the steps the plan function makes:
 //! a launch per op, a `sync` of the source device before each group of copies
 //! from it (only when the source device launched something since its last sync),
-//! the copy itself, and a stage tap after the launch that writes a staged value.
+//! the copy itself followed by a `sync` of the destination device (a device
+//! backend queues the copy on the destination and the source may reuse the buffer
+//! only once it is done), and a stage tap after the launch that writes a staged
+//! value.
 
 use crate::place::{Placed, COPY};
 use ds4_ir::expanded::ValueId;
@@ -35,6 +38,11 @@ pub fn schedule(p: &Placed) -> Vec<Step> {
                 dirty[src as usize] = false;
             }
             steps.push(Step::Copy(i));
+            // The copy runs on the destination's queue; the host waits for it so that
+            // the source device may overwrite the buffer afterwards.
+            let dst = p.op_dev[i];
+            steps.push(Step::Sync(dst));
+            dirty[dst as usize] = false;
             continue;
         }
         steps.push(Step::Launch(i));

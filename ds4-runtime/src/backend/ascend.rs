@@ -7,10 +7,10 @@
 //! there. Weights are uploaded once at start. A run uploads the chunk's token ids
 //! (blocking `aclrtMemcpy`: the previous run ended with every stream synchronised),
 //! queues every launch on its device's stream, and turns each plan copy into an
-//! `aclrtMemcpyAsync` device-to-device issued on the destination device's stream and
-//! then synchronised (the order that works on the 310P Duo, ASCEND.md §6.4; the
-//! plan has already synchronised the source device). `sync(dev)` synchronises that
-//! device's stream. Nothing crosses the host inside a run except stage dumps,
+//! `aclrtMemcpyAsync` device-to-device issued on the destination device's stream
+//! (the order that works on the 310P Duo, ASCEND.md §6.4); the plan synchronises the
+//! source device before a copy and the destination after it, and `sync(dev)`
+//! synchronises that device's stream: there is no synchronisation of our own. Nothing crosses the host inside a run except stage dumps,
 //! which synchronise the tapped device first. Logits are read after the final
 //! synchronisation. Memory is freed only when the session ends, after syncing.
 
@@ -366,7 +366,8 @@ impl Executor for AscendExecutor<'_, '_> {
         // SAFETY: both ranges lie in the devices' arenas (plan invariant, checked by
         // the emulation); the copy runs on the destination stream.
         let r = unsafe { self.s.acl.memcpy_async(dp, n, sp, n, memcpy_kind::DEVICE_TO_DEVICE, stream) };
-        if let Err(e) = r.and_then(|_| self.s.acl.sync_stream(stream)) {
+        // The plan synchronises the destination right after (schedule pass).
+        if let Err(e) = r {
             self.fail(e.to_string());
         }
     }
