@@ -21,7 +21,9 @@ fn main() {
         Err(e) => fail(&e.to_string()),
     };
     let out = ds4_codegen::emit(&compiled);
-    let Some(dir) = std::env::var_os("OUT_DIR") else { fail("OUT_DIR is not set") };
+    let Some(dir) = std::env::var_os("OUT_DIR") else {
+        fail("OUT_DIR is not set")
+    };
     let dir = Path::new(&dir);
     for (name, body) in &out.files {
         let path = dir.join(name);

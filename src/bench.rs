@@ -46,12 +46,18 @@ pub struct BenchArgs {
 }
 
 fn prompt_ids(args: &BenchArgs, model: &Model) -> Result<Vec<u32>> {
-    let tok = model.tokenizer().context("cannot build the tokenizer from the model")?;
+    let tok = model
+        .tokenizer()
+        .context("cannot build the tokenizer from the model")?;
     let text = match &args.prompt_file {
-        Some(f) => std::fs::read_to_string(f).with_context(|| format!("cannot read prompt file {}", f.display()))?,
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read prompt file {}", f.display()))?,
         None => "The quick brown fox jumps over the lazy dog, again and again. ".repeat(8),
     };
-    let opts = ChatOptions { system: None, think: ThinkMode::NoThink };
+    let opts = ChatOptions {
+        system: None,
+        think: ThinkMode::NoThink,
+    };
     Ok(chat::render_prompt(&tok, &opts, &text))
 }
 
@@ -59,7 +65,9 @@ fn prompt_ids(args: &BenchArgs, model: &Model) -> Result<Vec<u32>> {
 /// (0 where that file does not exist). With other load on the machine, CPU time per
 /// token is steadier than wall time.
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -81,7 +89,10 @@ fn argmax(v: &[f32]) -> u32 {
 /// Runs the benchmark.
 pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(n) = args.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global().ok();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global()
+            .ok();
     }
     let path = resolve_model(args.model.as_deref())?;
     let model = Model::open(&path, PROFILES)?;
@@ -94,7 +105,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             if m < s {
                 bail!("--ctx-max {m} is below --ctx-start {s}");
             }
-            (s..=m).step_by(args.step as usize).map(|n| n as usize).collect()
+            (s..=m)
+                .step_by(args.step as usize)
+                .map(|n| n as usize)
+                .collect()
         }
         (None, Some(_)) => bail!("--ctx-max needs --ctx-start"),
     };
@@ -108,7 +122,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let (t0, c0) = (Instant::now(), cpu_seconds());
         session.prefill(&ids)?;
         let (prefill_s, prefill_cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
-        eprintln!("bench: {:.2} tokens/s; decode {gen} tokens", n as f64 / prefill_s);
+        eprintln!(
+            "bench: {:.2} tokens/s; decode {gen} tokens",
+            n as f64 / prefill_s
+        );
         let mut next = argmax(session.logits());
         let (t1, c1) = (Instant::now(), cpu_seconds());
         for _ in 0..gen {

@@ -12,7 +12,12 @@ use clap::{Args, Parser, Subcommand};
 
 /// DeepSeek V4 Flash inference from an ahead-of-time compiled plan.
 #[derive(Parser, Debug)]
-#[command(name = "ds4-runtime", version, args_conflicts_with_subcommands = true, allow_negative_numbers = true)]
+#[command(
+    name = "ds4-runtime",
+    version,
+    args_conflicts_with_subcommands = true,
+    allow_negative_numbers = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -180,6 +185,10 @@ pub struct DiffArgs {
 }
 
 /// Rewrites the reference CLI's `-sys` spelling to `--system`.
-pub fn normalise_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    args.into_iter().map(|a| if a == "-sys" { "--system".into() } else { a }).collect()
+pub fn normalise_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    args.into_iter()
+        .map(|a| if a == "-sys" { "--system".into() } else { a })
+        .collect()
 }

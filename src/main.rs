@@ -10,7 +10,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DS4_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("DS4_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -28,9 +29,16 @@ fn main() -> ExitCode {
             let parts: Vec<&str> = text
                 .lines()
                 .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| {
+                    !l.is_empty()
+                        && !l.starts_with("Usage:")
+                        && !l.starts_with("For more information")
+                })
                 .collect();
-            eprintln!("ds4-runtime: {} (see --help)", parts.join(" ").trim_start_matches("error: "));
+            eprintln!(
+                "ds4-runtime: {} (see --help)",
+                parts.join(" ").trim_start_matches("error: ")
+            );
             return ExitCode::from(2);
         }
     };

@@ -40,14 +40,24 @@ pub struct PlanArgs {
 }
 
 fn find(profile: &str, devices: u8, fused: bool) -> Option<&'static PlanSet> {
-    PLAN_SETS.iter().find(|s| s.profile.name == profile && s.devices == devices && s.fused == fused)
+    PLAN_SETS
+        .iter()
+        .find(|s| s.profile.name == profile && s.devices == devices && s.fused == fused)
 }
 
 /// The summary object `plan --json` prints.
 pub fn summary(args: &PlanArgs) -> anyhow::Result<Value> {
     let fused = find(&args.profile, args.devices, true).ok_or_else(|| {
-        let known: Vec<String> = PLAN_SETS.iter().map(|s| format!("{}/{}", s.profile.name, s.devices)).collect();
-        anyhow!("no plan for profile `{}` with {} device(s) (known: {})", args.profile, args.devices, known.join(", "))
+        let known: Vec<String> = PLAN_SETS
+            .iter()
+            .map(|s| format!("{}/{}", s.profile.name, s.devices))
+            .collect();
+        anyhow!(
+            "no plan for profile `{}` with {} device(s) (known: {})",
+            args.profile,
+            args.devices,
+            known.join(", ")
+        )
     })?;
     let unfused = find(&args.profile, args.devices, false);
     let parse = |s: &PlanSet| -> anyhow::Result<Value> {
@@ -71,7 +81,11 @@ pub fn summary(args: &PlanArgs) -> anyhow::Result<Value> {
     for d in 0..n {
         let arena = fused.decode.arena_bytes[d].max(fused.prefill.arena_bytes[d]) as u64;
         // A device backend keeps the chunk's token ids (i32) on every device that reads them.
-        let tokens = if reads_tokens[d] { (fused.profile.chunk * 4) as u64 } else { 0 };
+        let tokens = if reads_tokens[d] {
+            (fused.profile.chunk * 4) as u64
+        } else {
+            0
+        };
         let total = weights[d] + state[d] + arena + tokens;
         devices.push(json!({
             "device": d,
@@ -133,7 +147,10 @@ fn mib(v: &Value) -> f64 {
 }
 
 fn avg(v: &Value) -> f64 {
-    let xs: Vec<f64> = v.as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default();
+    let xs: Vec<f64> = v
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+        .unwrap_or_default();
     if xs.is_empty() {
         0.0
     } else {
@@ -153,7 +170,13 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
         let dot = DOTS
             .iter()
             .find(|d| d.0 == args.profile && d.1 == args.devices && d.2 == phase && d.3 == fused)
-            .ok_or_else(|| anyhow!("no DOT for profile `{}` with {} device(s)", args.profile, args.devices))?;
+            .ok_or_else(|| {
+                anyhow!(
+                    "no DOT for profile `{}` with {} device(s)",
+                    args.profile,
+                    args.devices
+                )
+            })?;
         print!("{}", dot.4);
         return Ok(());
     }
@@ -162,10 +185,19 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
-    println!("profile {}: {} layers, {} device(s), ctx {}, prefill chunk {}", args.profile, s["layers"], args.devices, args.ctx, s["chunk"]);
-    for (key, what) in [("decode", "per decoded token"), ("prefill", "per prefill chunk")] {
+    println!(
+        "profile {}: {} layers, {} device(s), ctx {}, prefill chunk {}",
+        args.profile, s["layers"], args.devices, args.ctx, s["chunk"]
+    );
+    for (key, what) in [
+        ("decode", "per decoded token"),
+        ("prefill", "per prefill chunk"),
+    ] {
         let p = &s[key];
-        println!("{key}: {} ops before fusion, {} after", p["ops_unfused"], p["ops_fused"]);
+        println!(
+            "{key}: {} ops before fusion, {} after",
+            p["ops_unfused"], p["ops_fused"]
+        );
         println!(
             "  kernel launches {what}: fused {}, unfused {} (per layer: {:.1} vs {:.1})",
             p["launches_fused"],
@@ -173,9 +205,17 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
             avg(&p["launches_per_layer_fused"]),
             avg(&p["launches_per_layer_unfused"])
         );
-        println!("  cross-device transfers {what}: {} copies, {:.2} MiB", p["transfers"], mib(&p["transfer_bytes"]));
+        println!(
+            "  cross-device transfers {what}: {} copies, {:.2} MiB",
+            p["transfers"],
+            mib(&p["transfer_bytes"])
+        );
         for d in 0..args.devices as usize {
-            let (a, lb, nr) = (&p["arena_bytes"][d], &p["max_live_bytes"][d], &p["no_reuse_bytes"][d]);
+            let (a, lb, nr) = (
+                &p["arena_bytes"][d],
+                &p["max_live_bytes"][d],
+                &p["no_reuse_bytes"][d],
+            );
             let ratio = a.as_f64().unwrap_or(0.0) / lb.as_f64().unwrap_or(1.0).max(1.0);
             println!(
                 "  device {d} arena {:.2} MiB = {ratio:.3} x max-live lower bound {:.2} MiB (no reuse: {:.2} MiB)",
@@ -205,7 +245,15 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
         let budget = if d["budget_bytes"].as_u64().unwrap_or(0) == 0 {
             "no budget".to_string()
         } else {
-            format!("budget {:.2} GiB, {}", gib(&d["budget_bytes"]), if d["fits"] == true { "fits" } else { "OVER BUDGET" })
+            format!(
+                "budget {:.2} GiB, {}",
+                gib(&d["budget_bytes"]),
+                if d["fits"] == true {
+                    "fits"
+                } else {
+                    "OVER BUDGET"
+                }
+            )
         };
         println!(
             "device {}: weights {:.2} GiB + state {:.2} GiB (ctx {}) + arena {:.2} MiB + token ids {} B = {:.2} GiB ({budget})",
@@ -247,7 +295,9 @@ fn token_devices(plans: &'static PlanSet) -> Vec<bool> {
 }
 
 fn parse_ctx(s: &str) -> Result<usize, String> {
-    let v: usize = s.parse().map_err(|_| format!("'{s}' is not a token count"))?;
+    let v: usize = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a token count"))?;
     if !(1..=1 << 30).contains(&v) {
         return Err(format!("{v} is outside 1..=1073741824"));
     }

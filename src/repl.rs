@@ -8,9 +8,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Result;
+use ds4_runtime::backend::Backend;
 use ds4_runtime::chat::{self, ChatOptions, ThinkMode};
 use ds4_runtime::sampler::Sampler;
-use ds4_runtime::backend::Backend;
 use ds4_runtime::tokenizer::Tokenizer;
 
 use crate::run::{generate, Dumps};

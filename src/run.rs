@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use ds4_runtime::backend::ascend::{AscendOptions, AscendSession};
+use ds4_runtime::backend::setup as ascend_setup;
+use ds4_runtime::backend::Backend;
 use ds4_runtime::chat::{self, ChatOptions, ThinkMode};
 use ds4_runtime::model::Model;
 use ds4_runtime::plan::PlanSet;
 use ds4_runtime::sampler::{Sampler, SamplerConfig};
-use ds4_runtime::backend::ascend::{AscendOptions, AscendSession};
-use ds4_runtime::backend::setup as ascend_setup;
-use ds4_runtime::backend::Backend;
 use ds4_runtime::session::Session;
 use ds4_runtime::tokenizer::{StreamDecoder, Tokenizer};
 
@@ -41,9 +41,18 @@ pub fn cache_dir() -> PathBuf {
 pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
     if let Some(m) = model {
         match std::fs::metadata(m) {
-            Err(_) => bail!("model file {} does not exist; pass a DS4 GGUF with -m FILE", m.display()),
-            Ok(md) if md.is_dir() => bail!("{} is a directory; pass the GGUF file itself with -m FILE", m.display()),
-            Ok(md) if !md.is_file() => bail!("{} is not a regular file; pass a DS4 GGUF file with -m FILE", m.display()),
+            Err(_) => bail!(
+                "model file {} does not exist; pass a DS4 GGUF with -m FILE",
+                m.display()
+            ),
+            Ok(md) if md.is_dir() => bail!(
+                "{} is a directory; pass the GGUF file itself with -m FILE",
+                m.display()
+            ),
+            Ok(md) if !md.is_file() => bail!(
+                "{} is not a regular file; pass a DS4 GGUF file with -m FILE",
+                m.display()
+            ),
             Ok(_) => {}
         }
         return Ok(m.to_owned());
@@ -56,13 +65,20 @@ pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
     let path = dir.join("tiny.gguf");
     if !path.exists() {
         std::fs::create_dir_all(&dir).with_context(|| {
-            format!("cannot create cache folder {} (pass -m FILE or set DS4_CACHE_DIR)", dir.display())
+            format!(
+                "cannot create cache folder {} (pass -m FILE or set DS4_CACHE_DIR)",
+                dir.display()
+            )
         })?;
-        eprintln!("ds4-runtime: generating the synthetic tiny model into {} (once)", path.display());
+        eprintln!(
+            "ds4-runtime: generating the synthetic tiny model into {} (once)",
+            path.display()
+        );
         let tmp = dir.join(format!("tiny.gguf.{}.tmp", std::process::id()));
         let opts = ds4_runtime::synth::SynthOptions::new(ds4_runtime::synth::SynthProfile::Tiny);
         ds4_runtime::synth::write(&opts, &tmp).context("cannot write the synthetic model")?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot move the model to {}", path.display()))?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("cannot move the model to {}", path.display()))?;
     }
     eprintln!(
         "ds4-runtime: no -m and no ./ds4flash.gguf: using the synthetic tiny model {} (random weights, the text is meaningless)",
@@ -77,7 +93,10 @@ pub fn plan_set(profile: &str, devices: u8, fused: bool) -> Result<&'static Plan
         .iter()
         .find(|p| p.profile.name == profile && p.devices == devices && p.fused == fused)
         .with_context(|| {
-            format!("no {} plan for profile {profile} on {devices} device(s) was compiled", if fused { "fused" } else { "unfused" })
+            format!(
+                "no {} plan for profile {profile} on {devices} device(s) was compiled",
+                if fused { "fused" } else { "unfused" }
+            )
         })
 }
 
@@ -85,12 +104,15 @@ pub fn plan_set(profile: &str, devices: u8, fused: bool) -> Result<&'static Plan
 pub fn parse_ids(s: &str, vocab: usize, what: &str) -> Result<Vec<u32>> {
     let t = s.trim();
     let raw: Vec<i64> = if t.starts_with('[') {
-        serde_json::from_str(t).map_err(|e| anyhow::anyhow!("{what}: not a JSON array of token ids ({e})"))?
+        serde_json::from_str(t)
+            .map_err(|e| anyhow::anyhow!("{what}: not a JSON array of token ids ({e})"))?
     } else {
         t.split(',')
             .map(|p| {
                 let p = p.trim();
-                p.parse::<i64>().map_err(|_| anyhow::anyhow!("{what}: '{p}' is not a token id; give ids like 0,3476,477"))
+                p.parse::<i64>().map_err(|_| {
+                    anyhow::anyhow!("{what}: '{p}' is not a token id; give ids like 0,3476,477")
+                })
             })
             .collect::<Result<_>>()?
     };
@@ -111,7 +133,10 @@ pub fn parse_ids(s: &str, vocab: usize, what: &str) -> Result<Vec<u32>> {
 fn check_dump_path(out: &Path, model: &Path, flag: &str) -> Result<()> {
     if let (Ok(a), Ok(b)) = (std::fs::canonicalize(out), std::fs::canonicalize(model)) {
         if a == b {
-            bail!("{flag} {} is the model file; choose another output path", out.display());
+            bail!(
+                "{flag} {} is the model file; choose another output path",
+                out.display()
+            );
         }
     }
     Ok(())
@@ -120,7 +145,10 @@ fn check_dump_path(out: &Path, model: &Path, flag: &str) -> Result<()> {
 /// Runs generation (or the interactive chat when no prompt is given).
 pub fn run(args: &RunArgs) -> Result<()> {
     if let Some(n) = args.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global().ok();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global()
+            .ok();
     }
     // The Ascend runtimes open first: without CANN, `--backend ascend` fails here
     // with one line, before any model work.
@@ -139,7 +167,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let prompt_text = match (&args.prompt, &args.prompt_file) {
         (Some(p), _) => Some(p.clone()),
         (None, Some(f)) => {
-            let bytes = std::fs::read(f).with_context(|| format!("cannot read prompt file {}", f.display()))?;
+            let bytes = std::fs::read(f)
+                .with_context(|| format!("cannot read prompt file {}", f.display()))?;
             Some(String::from_utf8(bytes).map_err(|e| {
                 anyhow::anyhow!(
                     "prompt file {} is not valid UTF-8 (byte {}); convert it to UTF-8",
@@ -152,7 +181,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
     };
 
     let path = resolve_model(args.model.as_deref())?;
-    for (flag, p) in [("--dump-logits", &args.dump_logits), ("--dump-logprobs", &args.dump_logprobs)] {
+    for (flag, p) in [
+        ("--dump-logits", &args.dump_logits),
+        ("--dump-logprobs", &args.dump_logprobs),
+    ] {
         if let Some(p) = p {
             check_dump_path(p, &path, flag)?;
         }
@@ -163,19 +195,40 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.upload_dry_run {
         return upload_dry_run(&model, plans);
     }
-    let tok = model.tokenizer().context("cannot build the tokenizer from the model")?;
+    let tok = model
+        .tokenizer()
+        .context("cannot build the tokenizer from the model")?;
     let vocab = model.profile.vocab;
     let ctx = args.ctx as usize;
-    let trained = model.file.get_u64("deepseek4.context_length").unwrap_or(1 << 20) as usize;
+    let trained = model
+        .file
+        .get_u64("deepseek4.context_length")
+        .unwrap_or(1 << 20) as usize;
     if ctx > trained {
         bail!("-c {ctx} is larger than the model's context length {trained}; lower -c/--ctx");
     }
-    tracing::info!(profile = model.profile.name, devices = args.devices, "model loaded in {:?}", t_load.elapsed());
+    tracing::info!(
+        profile = model.profile.name,
+        devices = args.devices,
+        "model loaded in {:?}",
+        t_load.elapsed()
+    );
 
-    let system = args.system.clone().unwrap_or_else(|| chat::DEFAULT_SYSTEM.to_owned());
+    let system = args
+        .system
+        .clone()
+        .unwrap_or_else(|| chat::DEFAULT_SYSTEM.to_owned());
     let chat_opts = ChatOptions {
-        system: if system.is_empty() { None } else { Some(system) },
-        think: if args.nothink { ThinkMode::NoThink } else { ThinkMode::Think },
+        system: if system.is_empty() {
+            None
+        } else {
+            Some(system)
+        },
+        think: if args.nothink {
+            ThinkMode::NoThink
+        } else {
+            ThinkMode::Think
+        },
     };
     let prompt_ids = match (&args.prompt_ids, &prompt_text) {
         (Some(ids), _) => Some(parse_ids(ids, vocab, "--prompt-ids")?),
@@ -193,7 +246,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Some(rt) => {
             let opts = AscendOptions {
                 chunk,
-                drop_sync: std::env::var("DS4_SIM_DROP_SYNC").ok().and_then(|v| v.parse().ok()),
+                drop_sync: std::env::var("DS4_SIM_DROP_SYNC")
+                    .ok()
+                    .and_then(|v| v.parse().ok()),
                 progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 host_ops: std::env::var("DS4_SIM_HOST_OPS").is_ok_and(|v| v == "1"),
             };
@@ -224,15 +279,32 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 );
             }
             let mut dumps = Dumps::open(args)?;
-            generate(session, &tok, &mut sampler, &ids, forced.as_deref(), args.tokens as usize, &mut dumps)?;
+            generate(
+                session,
+                &tok,
+                &mut sampler,
+                &ids,
+                forced.as_deref(),
+                args.tokens as usize,
+                &mut dumps,
+            )?;
             dumps.finish(ids.len())?;
             Ok(())
         }
         None => {
-            if args.force_ids.is_some() || args.dump_logits.is_some() || args.dump_logprobs.is_some() {
+            if args.force_ids.is_some()
+                || args.dump_logits.is_some()
+                || args.dump_logprobs.is_some()
+            {
                 bail!("--force-ids, --dump-logits and --dump-logprobs need a prompt (-p, --prompt-file or --prompt-ids)");
             }
-            crate::repl::chat(session, &tok, &mut sampler, &chat_opts, args.tokens as usize)
+            crate::repl::chat(
+                session,
+                &tok,
+                &mut sampler,
+                &chat_opts,
+                args.tokens as usize,
+            )
         }
     }
 }
@@ -241,11 +313,20 @@ pub fn run(args: &RunArgs) -> Result<()> {
 /// per-device weight bytes; nothing is allocated.
 fn upload_dry_run(model: &Model, plans: &'static PlanSet) -> Result<()> {
     let bound = model.bind(plans)?;
-    let items = ds4_runtime::backend::upload::upload_items(plans, &model.file, &bound).map_err(|e| anyhow::anyhow!(e))?;
+    let items = ds4_runtime::backend::upload::upload_items(plans, &model.file, &bound)
+        .map_err(|e| anyhow::anyhow!(e))?;
     let got = ds4_runtime::backend::upload::bytes_per_device(&items, plans.devices as usize);
     for (d, b) in got.iter().enumerate() {
-        let want: u64 = plans.weights.iter().filter(|w| w.device as usize == d).map(|w| w.bytes).sum();
-        println!("device {d}: upload {b} bytes, plan weight bytes {want}{}", if *b == want { "" } else { " (MISMATCH)" });
+        let want: u64 = plans
+            .weights
+            .iter()
+            .filter(|w| w.device as usize == d)
+            .map(|w| w.bytes)
+            .sum();
+        println!(
+            "device {d}: upload {b} bytes, plan weight bytes {want}{}",
+            if *b == want { "" } else { " (MISMATCH)" }
+        );
     }
     Ok(())
 }
@@ -259,13 +340,17 @@ pub struct Dumps {
 impl Dumps {
     /// No dumps.
     pub fn none() -> Dumps {
-        Dumps { logits: None, logprobs: None }
+        Dumps {
+            logits: None,
+            logprobs: None,
+        }
     }
 
     fn open(args: &RunArgs) -> Result<Dumps> {
         let logits = match &args.dump_logits {
             Some(p) => Some(std::io::BufWriter::new(
-                std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                std::fs::File::create(p)
+                    .with_context(|| format!("cannot create {}", p.display()))?,
             )),
             None => None,
         };
@@ -273,7 +358,10 @@ impl Dumps {
             // Fail before generating, not after.
             std::fs::write(p, b"").with_context(|| format!("cannot create {}", p.display()))?;
         }
-        let logprobs = args.dump_logprobs.clone().map(|p| (p, args.logprobs_top_k as usize, Vec::new()));
+        let logprobs = args
+            .dump_logprobs
+            .clone()
+            .map(|p| (p, args.logprobs_top_k as usize, Vec::new()));
         Ok(Dumps { logits, logprobs })
     }
 
@@ -288,7 +376,9 @@ impl Dumps {
                 .iter()
                 .map(|(id, lp)| serde_json::json!({"id": id, "logit": logits[*id as usize], "logprob": lp}))
                 .collect();
-            steps.push(serde_json::json!({"step": step, "selected": selected, "top_logprobs": alts}));
+            steps.push(
+                serde_json::json!({"step": step, "selected": selected, "top_logprobs": alts}),
+            );
         }
         Ok(())
     }
@@ -366,7 +456,9 @@ pub fn generate(
     if truncated {
         eprintln!("ds4-runtime: stopped at the context limit ({} tokens); raise -c/--ctx for longer output", session.ctx());
     }
-    let decoded = out.len().saturating_sub(if forced.is_some() { 0 } else { 1 });
+    let decoded = out
+        .len()
+        .saturating_sub(if forced.is_some() { 0 } else { 1 });
     eprintln!(
         "prompt tokens: {}, prefill: {:.2} tokens/s, generated tokens: {}, decode: {:.2} tokens/s",
         ids.len(),

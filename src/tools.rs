@@ -42,7 +42,8 @@ pub fn synth(a: &SynthArgs) -> Result<()> {
 
 /// `inspect`: summary and layout check.
 pub fn inspect(a: &InspectArgs) -> Result<()> {
-    let file = GgufFile::open(&a.file).with_context(|| format!("cannot open {}", a.file.display()))?;
+    let file =
+        GgufFile::open(&a.file).with_context(|| format!("cannot open {}", a.file.display()))?;
     let profile = ds4_runtime::model::match_profile(&file, PROFILES);
     let name = profile.as_ref().ok().map(|p| p.name);
     print!("{}", ds4_runtime::inspect::report_for(&file, name));
@@ -51,13 +52,19 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
             let plans = crate::run::plan_set(p.name, 1, true)?;
             let model = ds4_runtime::model::Model::open(&a.file, PROFILES)?;
             match model.bind(plans) {
-                Ok(_) => println!("layout: every tensor of profile {} present with its dtype and shape", p.name),
+                Ok(_) => println!(
+                    "layout: every tensor of profile {} present with its dtype and shape",
+                    p.name
+                ),
                 Err(e) => println!("layout: {e}"),
             }
         }
         Err((closest, mm)) => {
             println!("profile: none matches (closest {closest}: {mm})");
-            bail!("{} matches no compiled profile (closest {closest}); ds4-runtime cannot run it", a.file.display());
+            bail!(
+                "{} matches no compiled profile (closest {closest}); ds4-runtime cannot run it",
+                a.file.display()
+            );
         }
     }
     Ok(())
@@ -73,9 +80,14 @@ pub fn tokenize(a: &TokenizeArgs) -> Result<()> {
         None => Tokenizer::embedded()?,
     };
     let mut input = Vec::new();
-    std::io::stdin().read_to_end(&mut input).context("cannot read stdin")?;
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .context("cannot read stdin")?;
     let input = String::from_utf8(input).map_err(|e| {
-        anyhow::anyhow!("stdin is not valid UTF-8 (byte {}); convert it to UTF-8", e.utf8_error().valid_up_to())
+        anyhow::anyhow!(
+            "stdin is not valid UTF-8 (byte {}); convert it to UTF-8",
+            e.utf8_error().valid_up_to()
+        )
     })?;
     let opts = tokenizer::TokenizeOptions {
         chat: a.chat,
@@ -90,9 +102,15 @@ pub fn tokenize(a: &TokenizeArgs) -> Result<()> {
 fn read_f32(path: &Path) -> Result<Vec<f32>> {
     let b = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if b.len() % 4 != 0 {
-        bail!("{} is not a little-endian f32 file ({} bytes)", path.display(), b.len());
+        bail!(
+            "{} is not a little-endian f32 file ({} bytes)",
+            path.display(),
+            b.len()
+        );
     }
-    Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    Ok(b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
 }
 
 /// Max-abs, RMS and relative-RMS difference of two equally long vectors.
@@ -101,17 +119,32 @@ pub fn diff(a: &[f32], r: &[f32]) -> (f64, f64, f64) {
     for (x, y) in a.iter().zip(r) {
         let d = f64::from(*x) - f64::from(*y);
         // NaN must show, not vanish in f64::max.
-        max = if d.is_nan() || max.is_nan() { f64::NAN } else { max.max(d.abs()) };
+        max = if d.is_nan() || max.is_nan() {
+            f64::NAN
+        } else {
+            max.max(d.abs())
+        };
         ss += d * d;
         rr += f64::from(*y) * f64::from(*y);
     }
     let n = a.len().max(1) as f64;
-    (max, (ss / n).sqrt(), if rr > 0.0 { (ss / rr).sqrt() } else { ss.sqrt() })
+    (
+        max,
+        (ss / n).sqrt(),
+        if rr > 0.0 {
+            (ss / rr).sqrt()
+        } else {
+            ss.sqrt()
+        },
+    )
 }
 
 fn stage_names(dir: &Path) -> Result<std::collections::BTreeSet<String>> {
     if !dir.is_dir() {
-        bail!("stage folder {} does not exist; pass two folders written by --dump-stages", dir.display());
+        bail!(
+            "stage folder {} does not exist; pass two folders written by --dump-stages",
+            dir.display()
+        );
     }
     Ok(std::fs::read_dir(dir)
         .with_context(|| format!("cannot read stage folder {}", dir.display()))?
@@ -126,7 +159,10 @@ fn stage_names(dir: &Path) -> Result<std::collections::BTreeSet<String>> {
 /// missing on either side, different lengths, or non-finite differences.
 pub fn diff_stages(a: &DiffArgs) -> Result<()> {
     let (na, nb) = (stage_names(&a.a)?, stage_names(&a.b)?);
-    println!("{:<40} {:>12} {:>12} {:>12}", "stage", "max_abs", "rms", "rel_rms");
+    println!(
+        "{:<40} {:>12} {:>12} {:>12}",
+        "stage", "max_abs", "rms", "rel_rms"
+    );
     let mut problems = 0;
     for n in na.intersection(&nb) {
         let (x, y) = (read_f32(&a.a.join(n))?, read_f32(&a.b.join(n))?);
@@ -144,7 +180,11 @@ pub fn diff_stages(a: &DiffArgs) -> Result<()> {
     let only_a = na.difference(&nb).count();
     let only_b = nb.difference(&na).count();
     if only_a + only_b > 0 {
-        println!("({only_a} stage files only in {}, {only_b} only in {})", a.a.display(), a.b.display());
+        println!(
+            "({only_a} stage files only in {}, {only_b} only in {})",
+            a.a.display(),
+            a.b.display()
+        );
     }
     if problems + only_a + only_b > 0 {
         bail!(

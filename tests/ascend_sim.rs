@@ -31,10 +31,17 @@ fn sim() -> AscendRuntime {
 }
 
 /// Logits of every teacher-forced step (prefill, then `steps` decode steps).
-fn run_both(case: &Case, devices: u8, steps: usize, rt: &AscendRuntime, stages: Option<&Path>) -> f32 {
+fn run_both(
+    case: &Case,
+    devices: u8,
+    steps: usize,
+    rt: &AscendRuntime,
+    stages: Option<&Path>,
+) -> f32 {
     let p = plans(devices);
     let mut cpu = Session::new(tiny(), p, CTX, None).expect("cpu session");
-    let mut asc = AscendSession::new(rt, tiny(), p, CTX, &AscendOptions::default()).expect("ascend-sim session");
+    let mut asc = AscendSession::new(rt, tiny(), p, CTX, &AscendOptions::default())
+        .expect("ascend-sim session");
     if let Some(d) = stages {
         let _ = std::fs::remove_dir_all(d);
         asc.dump_stages(d.to_owned()).expect("stage folder");
@@ -42,18 +49,46 @@ fn run_both(case: &Case, devices: u8, steps: usize, rt: &AscendRuntime, stages: 
     let mut worst = 0f32;
     for step in 0..=steps {
         let (a, b) = if step == 0 {
-            (cpu.prefill(&case.prompt_ids).expect("cpu prefill").to_vec(), asc.prefill(&case.prompt_ids).expect("sim prefill").to_vec())
+            (
+                cpu.prefill(&case.prompt_ids).expect("cpu prefill").to_vec(),
+                asc.prefill(&case.prompt_ids).expect("sim prefill").to_vec(),
+            )
         } else {
             let t = case.generated_ids[step - 1];
-            (cpu.decode(t).expect("cpu decode").to_vec(), asc.decode(t).expect("sim decode").to_vec())
+            (
+                cpu.decode(t).expect("cpu decode").to_vec(),
+                asc.decode(t).expect("sim decode").to_vec(),
+            )
         };
-        let d = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-        assert!(d <= 0.01, "{} devices {devices} step {step}: max |logit diff| {d} > 0.01", case.name);
-        assert_eq!(argmax(&a), argmax(&b), "{} devices {devices} step {step}: argmax differs", case.name);
+        let d = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            d <= 0.01,
+            "{} devices {devices} step {step}: max |logit diff| {d} > 0.01",
+            case.name
+        );
+        assert_eq!(
+            argmax(&a),
+            argmax(&b),
+            "{} devices {devices} step {step}: argmax differs",
+            case.name
+        );
         worst = worst.max(d);
     }
-    assert!(asc.hazards().is_empty(), "{}: hazards {:?}", case.name, asc.hazards());
-    eprintln!("{} on {devices} device(s), {} steps: max |logit diff| vs CPU {worst:.5}", case.name, steps + 1);
+    assert!(
+        asc.hazards().is_empty(),
+        "{}: hazards {:?}",
+        case.name,
+        asc.hazards()
+    );
+    eprintln!(
+        "{} on {devices} device(s), {} steps: max |logit diff| vs CPU {worst:.5}",
+        case.name,
+        steps + 1
+    );
     worst
 }
 
@@ -70,7 +105,11 @@ fn bound(name: &str) -> f64 {
 }
 
 fn read(p: &Path) -> Vec<f32> {
-    std::fs::read(p).expect("read").chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    std::fs::read(p)
+        .expect("read")
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 /// Every reference stage file exists in `out` and is within its bound.
@@ -83,17 +122,32 @@ fn check_stages(case: &Case, out: &Path) {
         let (r, a) = (read(&reference.join(&name)), read(&out.join(&name)));
         assert_eq!(a.len(), r.len(), "{}: {name} length", case.name);
         let d = rel_rms(&a, &r);
-        assert!(d <= bound(&name), "{}: {name} relative RMS {d:.3e} > {:.0e}", case.name, bound(&name));
+        assert!(
+            d <= bound(&name),
+            "{}: {name} relative RMS {d:.3e} > {:.0e}",
+            case.name,
+            bound(&name)
+        );
         if d / bound(&name) > worst.0 {
             worst = (d / bound(&name), format!("{name} {d:.2e}"));
         }
         n += 1;
     }
-    eprintln!("{}: {n} stage files within bounds, closest: {}", case.name, worst.1);
+    eprintln!(
+        "{}: {n} stage files within bounds, closest: {}",
+        case.name, worst.1
+    );
 }
 
 fn case(prefix: &str) -> Case {
-    cases().into_iter().find(|c| c.dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))).expect("case")
+    cases()
+        .into_iter()
+        .find(|c| {
+            c.dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .expect("case")
 }
 
 #[test]
@@ -132,7 +186,8 @@ fn ascend_sim_peak_memory_is_the_plans() {
         let rt = sim();
         let p = plans(devices);
         let ctx = 512;
-        let mut s = AscendSession::new(&rt, tiny(), p, ctx, &AscendOptions::default()).expect("session");
+        let mut s =
+            AscendSession::new(&rt, tiny(), p, ctx, &AscendOptions::default()).expect("session");
         s.prefill(&[0, 1, 2]).expect("prefill");
         s.decode(3).expect("decode");
         // What `plan` prints for each device.
@@ -148,13 +203,19 @@ fn ascend_sim_peak_memory_is_the_plans() {
         let summary = ds4_rs::plan_cmd::summary(&args).expect("plan summary");
         for (d, c) in s.mem_counters().into_iter().enumerate() {
             let (_, peak) = c.expect("emulated counters");
-            let plan_total = summary["per_device"][d]["total_bytes"].as_u64().expect("total");
+            let plan_total = summary["per_device"][d]["total_bytes"]
+                .as_u64()
+                .expect("total");
             eprintln!("{devices} device(s), device {d}: peak {peak}, plan {plan_total}");
             assert_eq!(peak, plan_total, "device {d} of {devices}");
         }
         drop(s);
         for (d, c) in (0..devices).map(|d| (d, rt.acl.mem_counters(d as i32))) {
-            assert_eq!(c.map(|c| c.0), Some(0), "device {d}: memory left after the session");
+            assert_eq!(
+                c.map(|c| c.0),
+                Some(0),
+                "device {d}: memory left after the session"
+            );
         }
     }
 }
@@ -163,15 +224,25 @@ fn ascend_sim_peak_memory_is_the_plans() {
 fn ascend_sim_reports_a_dropped_sync() {
     let rt = sim();
     let p = plans(2);
-    let opts = AscendOptions { drop_sync: Some(0), ..AscendOptions::default() };
+    let opts = AscendOptions {
+        drop_sync: Some(0),
+        ..AscendOptions::default()
+    };
     let mut s = AscendSession::new(&rt, tiny(), p, 512, &opts).expect("session");
-    let err = s.prefill(&[0, 1, 2]).expect_err("a dropped sync must fail").to_string();
+    let err = s
+        .prefill(&[0, 1, 2])
+        .expect_err("a dropped sync must fail")
+        .to_string();
     assert!(err.contains("hazard"), "unexpected error: {err}");
-    assert!(err.contains("aclrtMemcpyAsync") && err.contains("still writes"), "unexpected error: {err}");
+    assert!(
+        err.contains("aclrtMemcpyAsync") && err.contains("still writes"),
+        "unexpected error: {err}"
+    );
     eprintln!("{err}");
     // The same run with every sync is clean.
     let rt = sim();
-    let mut s = AscendSession::new(&rt, tiny(), p, 512, &AscendOptions::default()).expect("session");
+    let mut s =
+        AscendSession::new(&rt, tiny(), p, 512, &AscendOptions::default()).expect("session");
     s.prefill(&[0, 1, 2]).expect("prefill");
     assert!(s.hazards().is_empty());
 }

@@ -87,13 +87,21 @@ impl Checker<'_> {
         let rows = if one_row { 1 } else { self.rows };
         let bytes = (rows * b.row_bytes).div_ceil(ALIGN) * ALIGN;
         let i = self.inst.len();
-        self.inst.push(Instance { key: key(b), bytes, written: self.tick, last_read: self.tick });
+        self.inst.push(Instance {
+            key: key(b),
+            bytes,
+            written: self.tick,
+            last_read: self.tick,
+        });
         self.latest.insert(key(b), i);
     }
 
     fn read(&mut self, b: &Buf, dev: u8, who: &str) {
         if b.dev != dev {
-            self.fail(format!("{who} on device {dev} reads a buffer of device {}", b.dev));
+            self.fail(format!(
+                "{who} on device {dev} reads a buffer of device {}",
+                b.dev
+            ));
         }
         match self.latest.get(&key(b)) {
             Some(&i) => self.inst[i].last_read = self.tick,
@@ -113,7 +121,11 @@ impl Checker<'_> {
             self.fail(format!("{:?} is not a primitive part", l.kernel));
         }
         let n_out = n_outputs(l.kernel);
-        let split = l.args.len().checked_sub(n_out).unwrap_or_else(|| self.fail(format!("{:?}: too few args", l.kernel)));
+        let split = l
+            .args
+            .len()
+            .checked_sub(n_out)
+            .unwrap_or_else(|| self.fail(format!("{:?}: too few args", l.kernel)));
         let who = format!("{:?}", l.kernel);
         for a in &l.args[..split] {
             match a {
@@ -121,13 +133,19 @@ impl Checker<'_> {
                 Arg::Weight(w) => {
                     let slot = &self.set.weights[*w as usize];
                     if slot.device != l.device {
-                        self.fail(format!("{who} on device {} reads weight {} of device {}", l.device, slot.gguf_name, slot.device));
+                        self.fail(format!(
+                            "{who} on device {} reads weight {} of device {}",
+                            l.device, slot.gguf_name, slot.device
+                        ));
                     }
                 }
                 Arg::State(s) => {
                     let slot = &self.set.states[*s as usize];
                     if slot.device != l.device {
-                        self.fail(format!("{who} on device {} uses state {} of device {}", l.device, slot.name, slot.device));
+                        self.fail(format!(
+                            "{who} on device {} uses state {} of device {}",
+                            l.device, slot.name, slot.device
+                        ));
                     }
                 }
                 Arg::Tokens | Arg::Pos => {}
@@ -146,7 +164,8 @@ impl Checker<'_> {
     fn launch(&mut self, l: &'static Launch) {
         self.launches += 1;
         self.dirty[l.device as usize] = true;
-        let stub = std::path::Path::new(env!("OUT_DIR")).join(format!("kernels_ascendc/{}.cpp", l.kernel.op_name()));
+        let stub = std::path::Path::new(env!("OUT_DIR"))
+            .join(format!("kernels_ascendc/{}.cpp", l.kernel.op_name()));
         if !stub.exists() {
             self.fail(format!("no AscendC stub for {}", l.kernel.op_name()));
         }
@@ -160,13 +179,19 @@ impl Checker<'_> {
         for a in l.args {
             let used = l.parts.iter().any(|p| p.args.contains(a));
             if !used {
-                self.fail(format!("fused {:?} passes {a:?}, which no part uses", l.kernel));
+                self.fail(format!(
+                    "fused {:?} passes {a:?}, which no part uses",
+                    l.kernel
+                ));
             }
         }
         self.tick += 1;
         for p in l.parts {
             if p.device != l.device {
-                self.fail(format!("part {:?} of {:?} on another device", p.kernel, l.kernel));
+                self.fail(format!(
+                    "part {:?} of {:?} on another device",
+                    p.kernel, l.kernel
+                ));
             }
             self.primitive(p, true);
         }
@@ -182,11 +207,16 @@ impl Checker<'_> {
                     if src.dev == dst.dev {
                         self.fail(format!("copy within device {}", src.dev));
                     }
-                    if (src.row_bytes, src.width, src.dtype) != (dst.row_bytes, dst.width, dst.dtype) {
+                    if (src.row_bytes, src.width, src.dtype)
+                        != (dst.row_bytes, dst.width, dst.dtype)
+                    {
                         self.fail(format!("copy changes shape: {src:?} -> {dst:?}"));
                     }
                     if self.dirty[src.dev as usize] {
-                        self.fail(format!("copy from device {} without a sync after its last launch", src.dev));
+                        self.fail(format!(
+                            "copy from device {} without a sync after its last launch",
+                            src.dev
+                        ));
                     }
                     self.read(src, src.dev, "copy");
                     self.write(dst, *one_row);
@@ -232,12 +262,18 @@ impl Checker<'_> {
                 let same_dev = a.key.0 == b.key.0;
                 let (a0, b0) = (a.key.1, b.key.1);
                 if same_dev && a0 < b0 + b.bytes && b0 < a0 + a.bytes {
-                    self.fail(format!("buffers {:?} and {:?} overlap while both are live", a.key, b.key));
+                    self.fail(format!(
+                        "buffers {:?} and {:?} overlap while both are live",
+                        a.key, b.key
+                    ));
                 }
             }
             let d = a.key.0 as usize;
             if a.key.1 + a.bytes > phase.arena_bytes[d] {
-                self.fail(format!("buffer {:?} ends past the arena of device {d}", a.key));
+                self.fail(format!(
+                    "buffer {:?} ends past the arena of device {d}",
+                    a.key
+                ));
             }
             active.push(i);
             live[d] += a.bytes;
@@ -245,7 +281,10 @@ impl Checker<'_> {
         }
         for d in 0..devs {
             if phase.arena_bytes[d] as f64 > 1.10 * peak[d] as f64 {
-                self.fail(format!("arena {} > 1.10 x max-live {} on device {d}", phase.arena_bytes[d], peak[d]));
+                self.fail(format!(
+                    "arena {} > 1.10 x max-live {} on device {d}",
+                    phase.arena_bytes[d], peak[d]
+                ));
             }
         }
     }
@@ -256,7 +295,10 @@ fn check_phase(set: &'static PlanSet, phase: &'static PhasePlan, rows: usize) {
     (phase.run)(&mut rec);
     let mut c = Checker {
         set,
-        what: format!("{} d{} fused={} {:?}", set.profile.name, set.devices, set.fused, phase.phase),
+        what: format!(
+            "{} d{} fused={} {:?}",
+            set.profile.name, set.devices, set.fused, phase.phase
+        ),
         rows,
         tick: 0,
         inst: Vec::new(),
@@ -278,7 +320,10 @@ fn every_plan_passes_the_checker() {
         check_phase(set, &set.prefill, set.profile.chunk);
         let mut rec = Recorder::default();
         (set.init.run)(&mut rec);
-        assert!(rec.0.is_empty(), "init launches nothing: the runtime builds state from StateSlot::init");
+        assert!(
+            rec.0.is_empty(),
+            "init launches nothing: the runtime builds state from StateSlot::init"
+        );
     }
 }
 
@@ -288,7 +333,9 @@ fn every_profile_has_every_plan_set() {
         for d in [1u8, 2] {
             for f in [true, false] {
                 assert!(
-                    PLAN_SETS.iter().any(|s| s.profile.name == p && s.devices == d && s.fused == f),
+                    PLAN_SETS
+                        .iter()
+                        .any(|s| s.profile.name == p && s.devices == d && s.fused == f),
                     "missing {p} d{d} fused={f}"
                 );
             }
@@ -298,7 +345,12 @@ fn every_profile_has_every_plan_set() {
 
 fn per_layer(set: &PlanSet) -> Vec<u64> {
     let v: serde_json::Value = serde_json::from_str(set.summary_json).expect("summary is JSON");
-    v["decode"]["launches_per_layer"].as_array().expect("per-layer launches").iter().filter_map(|x| x.as_u64()).collect()
+    v["decode"]["launches_per_layer"]
+        .as_array()
+        .expect("per-layer launches")
+        .iter()
+        .filter_map(|x| x.as_u64())
+        .collect()
 }
 
 #[test]
@@ -311,7 +363,12 @@ fn fused_decode_launches_at_least_40_percent_fewer_kernels_per_layer() {
         let (fl, ul) = (per_layer(f), per_layer(u));
         assert_eq!(fl.len(), f.profile.compress_ratios.len());
         for (il, (a, b)) in fl.iter().zip(&ul).enumerate() {
-            assert!(*a as f64 <= 0.6 * *b as f64, "{} d{} layer {il}: fused {a} vs unfused {b}", f.profile.name, f.devices);
+            assert!(
+                *a as f64 <= 0.6 * *b as f64,
+                "{} d{} layer {il}: fused {a} vs unfused {b}",
+                f.profile.name,
+                f.devices
+            );
         }
         assert!(f.decode.launches as f64 <= 0.6 * u.decode.launches as f64);
     }
@@ -320,12 +377,31 @@ fn fused_decode_launches_at_least_40_percent_fewer_kernels_per_layer() {
 #[test]
 fn flash_fits_one_310p_chip_per_device_at_ctx_32768() {
     let budget = (42.7 * (1u64 << 30) as f64) as u64;
-    for set in PLAN_SETS.iter().filter(|s| s.profile.name == "flash" && s.devices == 2) {
+    for set in PLAN_SETS
+        .iter()
+        .filter(|s| s.profile.name == "flash" && s.devices == 2)
+    {
         for d in 0..2u8 {
-            let w: u64 = set.weights.iter().filter(|w| w.device == d).map(|w| w.bytes).sum();
-            let s: u64 = set.states.iter().filter(|s| s.device == d).map(|s| (s.rows.at(32768) * s.width * 4) as u64).sum();
-            let a = set.decode.arena_bytes[d as usize].max(set.prefill.arena_bytes[d as usize]) as u64;
-            assert!(w + s + a <= budget, "flash fused={} device {d}: {} bytes", set.fused, w + s + a);
+            let w: u64 = set
+                .weights
+                .iter()
+                .filter(|w| w.device == d)
+                .map(|w| w.bytes)
+                .sum();
+            let s: u64 = set
+                .states
+                .iter()
+                .filter(|s| s.device == d)
+                .map(|s| (s.rows.at(32768) * s.width * 4) as u64)
+                .sum();
+            let a =
+                set.decode.arena_bytes[d as usize].max(set.prefill.arena_bytes[d as usize]) as u64;
+            assert!(
+                w + s + a <= budget,
+                "flash fused={} device {d}: {} bytes",
+                set.fused,
+                w + s + a
+            );
         }
     }
 }
@@ -333,9 +409,19 @@ fn flash_fits_one_310p_chip_per_device_at_ctx_32768() {
 #[test]
 fn expert_shards_split_by_expert_id() {
     for set in PLAN_SETS.iter().filter(|s| s.devices == 2) {
-        let ne = set.profile.symbols.iter().find(|s| s.0 == "NE").map(|s| s.1 as u32).expect("NE");
+        let ne = set
+            .profile
+            .symbols
+            .iter()
+            .find(|s| s.0 == "NE")
+            .map(|s| s.1 as u32)
+            .expect("NE");
         for w in set.weights.iter().filter(|w| w.experts.is_some()) {
-            let want = if w.device == 0 { (0, ne / 2) } else { (ne / 2, ne) };
+            let want = if w.device == 0 {
+                (0, ne / 2)
+            } else {
+                (ne / 2, ne)
+            };
             assert_eq!(w.experts, Some(want), "{}", w.gguf_name);
         }
     }

@@ -10,7 +10,11 @@ fn plan(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("run ds4-runtime plan");
-    assert!(out.status.success(), "plan {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "plan {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -22,9 +26,18 @@ fn render(dot: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("graphviz `dot` on PATH (apt-get install graphviz)");
-    child.stdin.take().expect("stdin").write_all(dot.as_bytes()).expect("write DOT");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(dot.as_bytes())
+        .expect("write DOT");
     let out = child.wait_with_output().expect("dot runs");
-    assert!(out.status.success(), "dot -Tsvg: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dot -Tsvg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -32,13 +45,25 @@ fn render(dot: &str) -> String {
 fn plan_dot_renders_with_graphviz() {
     for args in [
         &["--profile", "tiny", "--devices", "2", "--dot"][..],
-        &["--profile", "tiny", "--devices", "2", "--dot", "--unfused", "--phase", "prefill"][..],
+        &[
+            "--profile",
+            "tiny",
+            "--devices",
+            "2",
+            "--dot",
+            "--unfused",
+            "--phase",
+            "prefill",
+        ][..],
         &["--profile", "flash4", "--devices", "1", "--dot"][..],
     ] {
         let dot = plan(args);
         assert!(dot.starts_with("digraph"));
         if args.contains(&"2") {
-            assert!(dot.contains("cluster_dev1") && dot.contains("color=red"), "devices as clusters, transfers as edges");
+            assert!(
+                dot.contains("cluster_dev1") && dot.contains("color=red"),
+                "devices as clusters, transfers as edges"
+            );
         }
         assert!(render(&dot).contains("<svg"));
     }
@@ -46,13 +71,32 @@ fn plan_dot_renders_with_graphviz() {
 
 #[test]
 fn plan_json_has_the_documented_fields() {
-    let v: serde_json::Value = serde_json::from_str(&plan(&["--profile", "flash", "--json"])).expect("JSON");
-    for k in ["profile", "devices", "ctx", "layers", "chunk", "decode", "prefill", "per_device"] {
+    let v: serde_json::Value =
+        serde_json::from_str(&plan(&["--profile", "flash", "--json"])).expect("JSON");
+    for k in [
+        "profile",
+        "devices",
+        "ctx",
+        "layers",
+        "chunk",
+        "decode",
+        "prefill",
+        "per_device",
+    ] {
         assert!(v.get(k).is_some(), "missing {k}");
     }
     for k in [
-        "ops_unfused", "ops_fused", "launches_fused", "launches_unfused", "launches_per_layer_fused",
-        "launches_per_layer_unfused", "arena_bytes", "max_live_bytes", "no_reuse_bytes", "transfers", "transfer_bytes",
+        "ops_unfused",
+        "ops_fused",
+        "launches_fused",
+        "launches_unfused",
+        "launches_per_layer_fused",
+        "launches_per_layer_unfused",
+        "arena_bytes",
+        "max_live_bytes",
+        "no_reuse_bytes",
+        "transfers",
+        "transfer_bytes",
     ] {
         assert!(v["decode"].get(k).is_some(), "missing decode.{k}");
     }

@@ -15,7 +15,14 @@ fn plan(profile: &str) -> &'static PlanSet {
 /// embedding, the hash table and the compressors' position biases one row each
 /// (the token's, the position's); every other weight all of its bytes.
 fn expected_weight_bytes(p: &PlanSet) -> f64 {
-    let sym = |n: &str| p.profile.symbols.iter().find(|(s, _)| *s == n).map(|(_, v)| *v as f64).unwrap();
+    let sym = |n: &str| {
+        p.profile
+            .symbols
+            .iter()
+            .find(|(s, _)| *s == n)
+            .map(|(_, v)| *v as f64)
+            .unwrap()
+    };
     let (k, ne, e) = (sym("K"), sym("NE"), sym("E"));
     p.weights
         .iter()
@@ -41,7 +48,10 @@ fn the_estimate_counts_every_weight_byte_of_a_decoded_token() {
         let p = plan(profile);
         let est = ds4_runtime::ascend::cost::decode_estimate(p);
         let (got, want) = (est.total_weight_bytes() as f64, expected_weight_bytes(p));
-        assert!((got - want).abs() <= 1e-6 * want, "{profile}: estimate reads {got} weight bytes, the table says {want}");
+        assert!(
+            (got - want).abs() <= 1e-6 * want,
+            "{profile}: estimate reads {got} weight bytes, the table says {want}"
+        );
         assert!(est.tokens_per_s > 0.0);
     }
 }
@@ -54,5 +64,8 @@ fn plan_prints_the_estimate_for_flash() {
         .expect("run plan");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(text.contains("ascend estimate") && text.contains("tokens/s decode"), "{text}");
+    assert!(
+        text.contains("ascend estimate") && text.contains("tokens/s decode"),
+        "{text}"
+    );
 }

@@ -13,7 +13,11 @@ fn snapshot(profile: &str, devices: u8, phase: &str) -> String {
             .find(|s| s.profile.name == profile && s.devices == devices && s.fused == fused)
             .unwrap_or_else(|| panic!("no plan set {profile} d{devices} fused={fused}"));
         let mut v: Value = serde_json::from_str(set.summary_json).expect("summary JSON");
-        let other = if phase == "decode" { "prefill" } else { "decode" };
+        let other = if phase == "decode" {
+            "prefill"
+        } else {
+            "decode"
+        };
         if let Some(o) = v.as_object_mut() {
             o.remove(other);
         }
@@ -27,7 +31,10 @@ fn summaries() {
     for profile in ["flash", "tiny", "flash4"] {
         for phase in ["decode", "prefill"] {
             for devices in [1u8, 2] {
-                insta::assert_snapshot!(format!("{profile}_d{devices}_{phase}"), snapshot(profile, devices, phase));
+                insta::assert_snapshot!(
+                    format!("{profile}_d{devices}_{phase}"),
+                    snapshot(profile, devices, phase)
+                );
             }
         }
     }

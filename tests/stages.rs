@@ -24,16 +24,26 @@ fn bound(name: &str) -> f64 {
 }
 
 fn read(p: &Path) -> Vec<f32> {
-    std::fs::read(p).expect("read").chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    std::fs::read(p)
+        .expect("read")
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 fn names(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir).expect("dir").map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 #[test]
 fn c1_and_c4_stage_dumps_match_the_reference() {
-    for case in cases().into_iter().filter(|c| c.dir.join("stages").exists()) {
+    for case in cases()
+        .into_iter()
+        .filter(|c| c.dir.join("stages").exists())
+    {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("stages-{}", case.name));
         let _ = std::fs::remove_dir_all(&out);
         let plans = ds4_rs::run::plan_set(tiny().profile.name, 1, true).expect("plans");
@@ -48,18 +58,42 @@ fn c1_and_c4_stage_dumps_match_the_reference() {
         let (want, got) = (names(&reference), names(&out));
         let missing: Vec<_> = want.difference(&got).collect();
         let extra: Vec<_> = got.difference(&want).collect();
-        assert!(missing.is_empty(), "{}: stage files not written: {missing:?}", case.name);
-        assert!(extra.is_empty(), "{}: stage files the reference does not have: {extra:?}", case.name);
+        assert!(
+            missing.is_empty(),
+            "{}: stage files not written: {missing:?}",
+            case.name
+        );
+        assert!(
+            extra.is_empty(),
+            "{}: stage files the reference does not have: {extra:?}",
+            case.name
+        );
 
         let mut worst: Vec<(f64, String)> = Vec::new();
         for n in &want {
             let (r, a) = (read(&reference.join(n)), read(&out.join(n)));
-            assert_eq!(a.len(), r.len(), "{}: {n} has {} values, the reference {}", case.name, a.len(), r.len());
+            assert_eq!(
+                a.len(),
+                r.len(),
+                "{}: {n} has {} values, the reference {}",
+                case.name,
+                a.len(),
+                r.len()
+            );
             let d = rel_rms(&a, &r);
-            assert!(d <= bound(n), "{}: {n} relative RMS {d:.3e} > {:.0e}", case.name, bound(n));
+            assert!(
+                d <= bound(n),
+                "{}: {n} relative RMS {d:.3e} > {:.0e}",
+                case.name,
+                bound(n)
+            );
             worst.push((d / bound(n), format!("{n} {d:.2e}")));
         }
         worst.sort_by(|a, b| b.0.total_cmp(&a.0));
-        eprintln!("{}: closest to their bounds: {:?}", case.name, &worst[..worst.len().min(3)]);
+        eprintln!(
+            "{}: closest to their bounds: {:?}",
+            case.name,
+            &worst[..worst.len().min(3)]
+        );
     }
 }

@@ -27,16 +27,33 @@ fn every_case_matches_the_reference_logits() {
         for (i, &step) in case.full_rows.iter().enumerate() {
             let want = case.full_row(i);
             let got = &steps[step];
-            let max = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let max = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             worst = worst.max(max);
-            assert!(max <= 0.02, "{} step {step}: max |logit diff| {max} > 0.02", case.name);
-            assert_eq!(argmax(got), argmax(&want), "{} step {step}: argmax differs", case.name);
+            assert!(
+                max <= 0.02,
+                "{} step {step}: max |logit diff| {max} > 0.02",
+                case.name
+            );
+            assert_eq!(
+                argmax(got),
+                argmax(&want),
+                "{} step {step}: argmax differs",
+                case.name
+            );
         }
         // The top-20 of every step (not only the stored rows).
         for (step, top) in case.top20.iter().enumerate() {
             for &(id, logit) in top {
                 let d = (steps[step][id as usize] - logit).abs();
-                assert!(d <= 0.02, "{} step {step} token {id}: |diff| {d} > 0.02", case.name);
+                assert!(
+                    d <= 0.02,
+                    "{} step {step} token {id}: |diff| {d} > 0.02",
+                    case.name
+                );
             }
         }
         report.push(format!("{} {worst:.4}", case.name));

@@ -9,7 +9,9 @@ fn codegen(c: &mut Criterion) {
     let mut g = c.benchmark_group("codegen");
     g.sample_size(10);
     g.bench_function("compile_all_profiles", |b| {
-        b.iter(|| ds4_codegen::compile("ds4_flash.ron", GRAPH, &Default::default()).map(|c| c.sets.len()))
+        b.iter(|| {
+            ds4_codegen::compile("ds4_flash.ron", GRAPH, &Default::default()).map(|c| c.sets.len())
+        })
     });
     g.bench_function("compile_and_emit_all_profiles", |b| {
         b.iter(|| {

@@ -102,7 +102,12 @@ pub fn plan_buffers(p: &Placed, steps: &[Step]) -> Arena {
 
     let devs = p.devices as usize;
     let mut order: Vec<ValueId> = (0..n).filter(|&v| live[v].is_some()).collect();
-    order.sort_by(|&a, &b| size[b].cmp(&size[a]).then(live[a].cmp(&live[b])).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        size[b]
+            .cmp(&size[a])
+            .then(live[a].cmp(&live[b]))
+            .then(a.cmp(&b))
+    });
 
     let mut offset = vec![None; n];
     let mut placed: Vec<Vec<ValueId>> = vec![Vec::new(); devs];
@@ -149,5 +154,12 @@ pub fn plan_buffers(p: &Placed, steps: &[Step]) -> Arena {
             lower_bound[d] = lower_bound[d].max(cur as usize);
         }
     }
-    Arena { offset, size, live, bytes, lower_bound, no_reuse }
+    Arena {
+        offset,
+        size,
+        live,
+        bytes,
+        lower_bound,
+        no_reuse,
+    }
 }

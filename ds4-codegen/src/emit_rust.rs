@@ -71,7 +71,11 @@ fn float(v: f64) -> String {
 fn launch(l: &LaunchDesc, ind: usize, out: &mut String) {
     let pad = " ".repeat(ind);
     let _ = writeln!(out, "Launch {{");
-    let _ = writeln!(out, "{pad}    kernel: Kernel::{},", kernel_variant(&l.kernel));
+    let _ = writeln!(
+        out,
+        "{pad}    kernel: Kernel::{},",
+        kernel_variant(&l.kernel)
+    );
     let _ = writeln!(out, "{pad}    device: {},", l.device);
     let _ = writeln!(out, "{pad}    args: &[");
     for a in &l.args {
@@ -119,15 +123,32 @@ fn step(s: &PlanStep, out: &mut String) {
         PlanStep::Sync(d) => {
             let _ = writeln!(out, "    x.sync({d});");
         }
-        PlanStep::Copy { src, dst, one_row, .. } => {
-            let _ = writeln!(out, "    x.copy(\n        {},\n        {},\n        {one_row},\n    );", buf(src), buf(dst));
+        PlanStep::Copy {
+            src, dst, one_row, ..
+        } => {
+            let _ = writeln!(
+                out,
+                "    x.copy(\n        {},\n        {},\n        {one_row},\n    );",
+                buf(src),
+                buf(dst)
+            );
         }
-        PlanStep::Stage { name, layer, buf: b, one_row, counter } => {
+        PlanStep::Stage {
+            name,
+            layer,
+            buf: b,
+            one_row,
+            counter,
+        } => {
             let layer = match layer {
                 Some(l) => format!("Some({l})"),
                 None => "None".into(),
             };
-            let file = if *counter { "StageFile::Counter" } else { "StageFile::PerPhase" };
+            let file = if *counter {
+                "StageFile::Counter"
+            } else {
+                "StageFile::PerPhase"
+            };
             let _ = writeln!(
                 out,
                 "    x.stage(&StageTap {{\n        name: \"{name}\",\n        layer: {layer},\n        buf: {},\n        one_row: {one_row},\n        file: {file},\n    }});",
@@ -172,7 +193,11 @@ fn phase_name(p: &PhaseResult) -> &'static str {
 
 fn phase_plan(set: &PlanSetResult, p: &PhaseResult) -> TokenStream {
     let run = ident(&format!("{}_{}", set.ident(), phase_name(p)));
-    let phase = ident(if phase_name(p) == "decode" { "Decode" } else { "Prefill" });
+    let phase = ident(if phase_name(p) == "decode" {
+        "Decode"
+    } else {
+        "Prefill"
+    });
     let arena = &p.arena_bytes;
     let logits = match p.logits {
         Some(b) => {
@@ -245,7 +270,9 @@ fn tables(set: &PlanSetResult, out: &mut String) {
         };
         let rows = match s.rows {
             RowsInst::Fixed(r) => format!("StateRows::Fixed({r})"),
-            RowsInst::PerCtx { div, add } => format!("StateRows::PerCtx {{ div: {div}, add: {add} }}"),
+            RowsInst::PerCtx { div, add } => {
+                format!("StateRows::PerCtx {{ div: {div}, add: {add} }}")
+            }
         };
         let init = match s.init {
             InitInst::Zero => "StateInit::Zero".to_string(),
@@ -281,11 +308,19 @@ pub fn emit_plans(c: &Compiled) -> String {
     for &pi in &profiles {
         print(profile_item(c, pi), &mut out);
     }
-    let pnames = profiles.iter().map(|&pi| ident(&format!("PROFILE_{}", c.module.graph.profiles[pi].name.to_uppercase())));
-    print(quote!(
-        /// Every profile of the graph.
-        pub static PROFILES: &[ProfileInfo] = &[#(#pnames),*];
-    ), &mut out);
+    let pnames = profiles.iter().map(|&pi| {
+        ident(&format!(
+            "PROFILE_{}",
+            c.module.graph.profiles[pi].name.to_uppercase()
+        ))
+    });
+    print(
+        quote!(
+            /// Every profile of the graph.
+            pub static PROFILES: &[ProfileInfo] = &[#(#pnames),*];
+        ),
+        &mut out,
+    );
 
     let mut sets = Vec::new();
     for set in &c.sets {
@@ -296,7 +331,10 @@ pub fn emit_plans(c: &Compiled) -> String {
         print(quote!(fn #init(_x: &mut dyn Executor) {}), &mut out);
 
         let up = set.ident().to_uppercase();
-        let (wname, sname) = (ident(&format!("{up}_WEIGHTS")), ident(&format!("{up}_STATES")));
+        let (wname, sname) = (
+            ident(&format!("{up}_WEIGHTS")),
+            ident(&format!("{up}_STATES")),
+        );
         let prof = ident(&format!("PROFILE_{}", set.name.to_uppercase()));
         let (devices, fused) = (set.devices, set.fused);
         let zeros = vec![0usize; devices as usize];
@@ -314,21 +352,31 @@ pub fn emit_plans(c: &Compiled) -> String {
             summary_json: #json,
         }));
     }
-    print(quote!(
-        /// Every plan set: profile × device count × fusion.
-        pub static PLAN_SETS: &[PlanSet] = &[#(#sets),*];
-    ), &mut out);
+    print(
+        quote!(
+            /// Every plan set: profile × device count × fusion.
+            pub static PLAN_SETS: &[PlanSet] = &[#(#sets),*];
+        ),
+        &mut out,
+    );
 
     let dots = c.sets.iter().flat_map(|set| {
         [&set.decode, &set.prefill].map(|p| {
             let (n, d, f, dot) = (&set.name, set.devices, set.fused, &p.dot);
-            let ph = ident(if phase_name(p) == "decode" { "Decode" } else { "Prefill" });
+            let ph = ident(if phase_name(p) == "decode" {
+                "Decode"
+            } else {
+                "Prefill"
+            });
             quote!((#n, #d, Phase::#ph, #f, #dot))
         })
     });
-    print(quote!(
-        /// Graphviz DOT per (profile, devices, phase, fused): devices as clusters.
-        pub static DOTS: &[(&str, u8, Phase, bool, &str)] = &[#(#dots),*];
-    ), &mut out);
+    print(
+        quote!(
+            /// Graphviz DOT per (profile, devices, phase, fused): devices as clusters.
+            pub static DOTS: &[(&str, u8, Phase, bool, &str)] = &[#(#dots),*];
+        ),
+        &mut out,
+    );
     out
 }

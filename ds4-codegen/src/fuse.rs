@@ -76,7 +76,11 @@ fn matches(ops: &[Op], at: usize, rule: &Fusion) -> bool {
     let mut produced: HashSet<ValueId> = HashSet::new();
     let mut read: HashSet<ValueId> = HashSet::new();
     for (j, op) in run.iter().enumerate() {
-        if j > 0 && !op.value_inputs().any(|v| produced.contains(&v) || read.contains(&v)) {
+        if j > 0
+            && !op
+                .value_inputs()
+                .any(|v| produced.contains(&v) || read.contains(&v))
+        {
             return false;
         }
         produced.extend(op.outputs.iter().copied());
@@ -149,21 +153,34 @@ mod tests {
     fn fuses_layer_and_keeps_stage_outputs() {
         let m = ds4_ir::parse("g.ron", GRAPH).expect("graph parses");
         let p = m.profile("tiny").expect("tiny");
-        let mut g = ds4_ir::expand::expand(&m, p, ds4_ir::schema::PhaseTag::Prefill).expect("expand");
+        let mut g =
+            ds4_ir::expand::expand(&m, p, ds4_ir::schema::PhaseTag::Prefill).expect("expand");
         ds4_ir::expand::infer(&mut g, &m.src).expect("infer");
         let before = g.ops.len();
         let n = fuse(&mut g, &m.graph.fusions);
         assert!(n > 0 && g.ops.len() < before);
         // Every stage-tagged value is still written by some op.
-        let written: HashSet<ValueId> = g.ops.iter().flat_map(|o| o.outputs.iter().copied()).collect();
+        let written: HashSet<ValueId> = g
+            .ops
+            .iter()
+            .flat_map(|o| o.outputs.iter().copied())
+            .collect();
         for (v, val) in g.values.iter().enumerate() {
             if val.stage.is_some() {
                 assert!(written.contains(&v), "stage {} lost", val.name);
             }
         }
-        let hc = g.ops.iter().find(|o| o.kind == "hc_pre_norm").expect("hc_pre_norm fused");
+        let hc = g
+            .ops
+            .iter()
+            .find(|o| o.kind == "hc_pre_norm")
+            .expect("hc_pre_norm fused");
         assert_eq!(hc.parts.len(), 5);
         let comp = g.ops.iter().filter(|o| o.kind == "compressor").count();
-        assert_eq!(comp, 2 + 1 + 2 + 1, "tiny: two r4 layers x2, two r128 layers x1");
+        assert_eq!(
+            comp,
+            2 + 1 + 2 + 1,
+            "tiny: two r4 layers x2, two r128 layers x1"
+        );
     }
 }

@@ -115,13 +115,25 @@ pub fn compile(file: &str, text: &str, opts: &Options) -> Result<Compiled, IrErr
             infer(&mut g, &m.src)?;
             typed.push(g);
         }
-        let fusings: &[bool] = if opts.fused_only.contains(&prof.name) { &[true] } else { &[true, false] };
+        let fusings: &[bool] = if opts.fused_only.contains(&prof.name) {
+            &[true]
+        } else {
+            &[true, false]
+        };
         for &devices in &prof.devices {
             for &fused in fusings {
                 let mut slots = Slots::default();
                 let decode = compile_phase(m, pi, &typed[0], devices, fused, &mut slots)?;
                 let prefill = compile_phase(m, pi, &typed[1], devices, fused, &mut slots)?;
-                let set = PlanSetResult { profile: pi, name: prof.name.clone(), devices, fused, slots, decode, prefill };
+                let set = PlanSetResult {
+                    profile: pi,
+                    name: prof.name.clone(),
+                    devices,
+                    fused,
+                    slots,
+                    decode,
+                    prefill,
+                };
                 check_budget(m, &set)?;
                 sets.push(set);
             }
@@ -177,8 +189,16 @@ fn compile_phase(
             dtype: val.ty,
         }
     });
-    let title = format!("{} d{} {:?} {}", placed.g.profile, devices, placed.g.phase, if fused { "fused" } else { "unfused" });
-    let dot = placed.g.dot(&title, &|i| placed.op_dev[i], &|i| placed.g.ops[i].kind == place::COPY);
+    let title = format!(
+        "{} d{} {:?} {}",
+        placed.g.profile,
+        devices,
+        placed.g.phase,
+        if fused { "fused" } else { "unfused" }
+    );
+    let dot = placed.g.dot(&title, &|i| placed.op_dev[i], &|i| {
+        placed.g.ops[i].kind == place::COPY
+    });
     Ok(PhaseResult {
         phase: typed.phase,
         steps: plan,
@@ -210,7 +230,9 @@ pub fn device_totals(set: &PlanSetResult, ctx: usize) -> Vec<(u64, u64, u64)> {
 
 fn check_budget(m: &Module, set: &PlanSetResult) -> Result<(), IrError> {
     let prof = &m.graph.profiles[set.profile];
-    if prof.budget_gib <= 0.0 || !(prof.budget_devices.is_empty() || prof.budget_devices.contains(&set.devices)) {
+    if prof.budget_gib <= 0.0
+        || !(prof.budget_devices.is_empty() || prof.budget_devices.contains(&set.devices))
+    {
         return Ok(());
     }
     let budget = (prof.budget_gib * (1u64 << 30) as f64) as u64;
@@ -255,7 +277,10 @@ pub fn emit(c: &Compiled) -> Output {
         files.insert(format!("kernels_ascendc/{name}.cpp"), text);
     }
     for set in &c.sets {
-        files.insert(format!("summary/{}.json", set.ident()), summary::summary_json(c, set));
+        files.insert(
+            format!("summary/{}.json", set.ident()),
+            summary::summary_json(c, set),
+        );
     }
     Output { files }
 }

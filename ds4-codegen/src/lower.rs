@@ -58,8 +58,19 @@ pub struct LaunchDesc {
 pub enum PlanStep {
     Launch(LaunchDesc),
     Sync(u8),
-    Copy { src: BufDesc, dst: BufDesc, one_row: bool, bytes: usize },
-    Stage { name: String, layer: Option<u16>, buf: BufDesc, one_row: bool, counter: bool },
+    Copy {
+        src: BufDesc,
+        dst: BufDesc,
+        one_row: bool,
+        bytes: usize,
+    },
+    Stage {
+        name: String,
+        layer: Option<u16>,
+        buf: BufDesc,
+        one_row: bool,
+        counter: bool,
+    },
 }
 
 struct Lower<'a> {
@@ -82,14 +93,22 @@ pub fn lower(p: &Placed, steps: &[Step], arena: &Arena, slots: &mut Slots) -> Ve
                 let dst = op.outputs[0];
                 let one_row = p.g.values[dst].one_row;
                 let bytes = value_rows(p, dst) * l.buf(dst).row_bytes;
-                PlanStep::Copy { src: l.buf(src), dst: l.buf(dst), one_row, bytes }
+                PlanStep::Copy {
+                    src: l.buf(src),
+                    dst: l.buf(dst),
+                    one_row,
+                    bytes,
+                }
             }
             Step::Stage(v) => {
-                let st = p.g.values[v].stage.clone().unwrap_or_else(|| ds4_ir::expanded::Stage {
-                    name: p.g.values[v].name.clone(),
-                    layer: None,
-                    file: StageFileKind::PerPhase,
-                });
+                let st = p.g.values[v]
+                    .stage
+                    .clone()
+                    .unwrap_or_else(|| ds4_ir::expanded::Stage {
+                        name: p.g.values[v].name.clone(),
+                        layer: None,
+                        file: StageFileKind::PerPhase,
+                    });
                 PlanStep::Stage {
                     name: st.name,
                     layer: st.layer,
@@ -119,7 +138,9 @@ impl Lower<'_> {
         for r in &op.inputs {
             args.push(match *r {
                 Ref::Value(v) => ArgDesc::Buf(self.buf(v)),
-                Ref::Weight(w) => ArgDesc::Weight(self.slots.weight(&self.p.g, w, dev, self.p.devices)),
+                Ref::Weight(w) => {
+                    ArgDesc::Weight(self.slots.weight(&self.p.g, w, dev, self.p.devices))
+                }
                 Ref::State(s) => ArgDesc::State(self.slots.state(&self.p.g, s, dev)),
                 Ref::Tokens => ArgDesc::Tokens,
                 Ref::Pos => ArgDesc::Pos,
@@ -132,13 +153,25 @@ impl Lower<'_> {
             .attrs
             .iter()
             .map(|(k, v)| {
-                let a = if attr_is_float(k) { AttrDesc::Float(*v) } else { AttrDesc::Int(*v as i64) };
+                let a = if attr_is_float(k) {
+                    AttrDesc::Float(*v)
+                } else {
+                    AttrDesc::Int(*v as i64)
+                };
                 (k.clone(), a)
             })
             .collect();
         let parts: Vec<LaunchDesc> = op.parts.iter().map(|part| self.launch(part, dev)).collect();
         // Ops after `take_last` read one row; `take_last` itself reads the chunk.
         let one_row = op.value_inputs().any(|v| self.p.g.values[v].one_row);
-        LaunchDesc { kernel: op.kind.clone(), device: dev, layer: op.layer, args, attrs, parts, one_row }
+        LaunchDesc {
+            kernel: op.kind.clone(),
+            device: dev,
+            layer: op.layer,
+            args,
+            attrs,
+            parts,
+            one_row,
+        }
     }
 }

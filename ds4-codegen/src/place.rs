@@ -47,10 +47,14 @@ pub fn place(m: &Module, profile: usize, mut g: Expanded, devices: u8) -> Result
         let block = &m.graph.blocks[op.block];
         let d = expr::eval_int(&block.device, &env).map_err(|e| {
             let at = m.src.quoted_after(&block.device, m.src.block(op.block));
-            m.src.err(at, format!("device of block `{}`: {e}", block.name))
+            m.src
+                .err(at, format!("device of block `{}`: {e}", block.name))
         })?;
         if d < 0 || d >= devices as i64 {
-            return Err(m.src.err(m.src.block(op.block), format!("device {d} out of range for {devices} devices")));
+            return Err(m.src.err(
+                m.src.block(op.block),
+                format!("device {d} out of range for {devices} devices"),
+            ));
         }
         op_dev.push(d as u8);
     }
@@ -63,7 +67,12 @@ pub fn place(m: &Module, profile: usize, mut g: Expanded, devices: u8) -> Result
     for (op, &d) in g.ops.iter().zip(&op_dev) {
         for_each_output(op, &mut |v| val_dev[v] = d);
     }
-    let mut p = Placed { g, devices, op_dev, val_dev };
+    let mut p = Placed {
+        g,
+        devices,
+        op_dev,
+        val_dev,
+    };
     insert_copies(&mut p);
     Ok(p)
 }
@@ -78,7 +87,9 @@ fn for_each_output(op: &Op, f: &mut dyn FnMut(ValueId)) {
 }
 
 fn reads_experts(g: &Expanded, op: &Op) -> bool {
-    op.inputs.iter().any(|r| matches!(r, Ref::Weight(w) if g.weights[*w].experts))
+    op.inputs
+        .iter()
+        .any(|r| matches!(r, Ref::Weight(w) if g.weights[*w].experts))
         || op.parts.iter().any(|p| reads_experts(g, p))
 }
 
@@ -89,7 +100,12 @@ pub fn shard_range(ne: u32, d: u8, devices: u8) -> (u32, u32) {
     (e0, (e0 + per).min(ne))
 }
 
-fn shard_experts(m: &Module, g: &mut Expanded, op_dev: &mut Vec<u8>, devices: u8) -> Result<(), IrError> {
+fn shard_experts(
+    m: &Module,
+    g: &mut Expanded,
+    op_dev: &mut Vec<u8>,
+    devices: u8,
+) -> Result<(), IrError> {
     let ops = std::mem::take(&mut g.ops);
     let old_dev = std::mem::take(op_dev);
     let mut i = 0;
@@ -121,21 +137,36 @@ fn shard_experts(m: &Module, g: &mut Expanded, op_dev: &mut Vec<u8>, devices: u8
             .collect();
         let [result] = used_after.as_slice() else {
             let at = m.src.op(region[0].block, region[0].op_index);
-            return Err(m.src.err(at, "an expert region must produce exactly one value used after it"));
+            return Err(m.src.err(
+                at,
+                "an expert region must produce exactly one value used after it",
+            ));
         };
-        let ne = g.weights[region.iter().flat_map(|o| expert_weights(g, o)).next().unwrap_or(0)].dims
-            .last()
-            .copied()
-            .unwrap_or(0) as u32;
+        let ne = g.weights[region
+            .iter()
+            .flat_map(|o| expert_weights(g, o))
+            .next()
+            .unwrap_or(0)]
+        .dims
+        .last()
+        .copied()
+        .unwrap_or(0) as u32;
 
-        let order: Vec<u8> = (0..devices).filter(|&d| d != home).chain(std::iter::once(home)).collect();
+        let order: Vec<u8> = (0..devices)
+            .filter(|&d| d != home)
+            .chain(std::iter::once(home))
+            .collect();
         let mut partials = Vec::new();
         for d in order {
             let (e0, e1) = shard_range(ne, d, devices);
             let mut rename: HashMap<ValueId, ValueId> = HashMap::new();
             for &v in &produced {
                 let mut val: Value = g.values[v].clone();
-                val.name = if v == *result { format!("{}.part{d}", val.name) } else { format!("{}@{d}", val.name) };
+                val.name = if v == *result {
+                    format!("{}.part{d}", val.name)
+                } else {
+                    format!("{}@{d}", val.name)
+                };
                 val.stage = None;
                 rename.insert(v, g.values.len());
                 g.values.push(val);

@@ -62,7 +62,11 @@ impl Slots {
         }
         let (experts, bytes) = if inst.experts {
             let ne = inst.dims.last().copied().unwrap_or(1).max(1) as u32;
-            let (e0, e1) = if devices > 1 { shard_range(ne, dev, devices) } else { (0, ne) };
+            let (e0, e1) = if devices > 1 {
+                shard_range(ne, dev, devices)
+            } else {
+                (0, ne)
+            };
             let per = inst.bytes() / ne as u64;
             (Some((e0, e1)), per * (e1 - e0) as u64)
         } else {

@@ -12,7 +12,9 @@ const GRAPH: &str = include_str!("../../graphs/ds4_flash.ron");
 
 fn typed(profile: &str, phase: PhaseTag, fused: bool) -> (Module, usize, Expanded) {
     let m = ds4_ir::parse("ds4_flash.ron", GRAPH).unwrap_or_else(|e| panic!("{e}"));
-    let p = m.profile(profile).unwrap_or_else(|| panic!("no profile {profile}"));
+    let p = m
+        .profile(profile)
+        .unwrap_or_else(|| panic!("no profile {profile}"));
     let mut g = expand(&m, p, phase).unwrap_or_else(|e| panic!("{e}"));
     infer(&mut g, &m.src).unwrap_or_else(|e| panic!("{e}"));
     if fused {
@@ -30,11 +32,18 @@ fn place_shards_experts_and_keeps_operands_local() {
         for (i, op) in placed.g.ops.iter().enumerate() {
             if op.kind == COPY {
                 let src = op.value_inputs().next().expect("copy has a source");
-                assert_ne!(placed.val_dev[src], placed.op_dev[i], "a copy crosses devices");
+                assert_ne!(
+                    placed.val_dev[src], placed.op_dev[i],
+                    "a copy crosses devices"
+                );
                 continue;
             }
             for v in op.value_inputs() {
-                assert_eq!(placed.val_dev[v], placed.op_dev[i], "{} reads a value of another device", op.kind);
+                assert_eq!(
+                    placed.val_dev[v], placed.op_dev[i],
+                    "{} reads a value of another device",
+                    op.kind
+                );
             }
             if op.kind == "moe_down" || op.kind == "moe_routed" {
                 ranges.push((placed.op_dev[i], op.attr("e0"), op.attr("e1")));
@@ -61,7 +70,10 @@ fn schedule_syncs_before_every_copy() {
             Step::Sync(d) => pending[d as usize] = false,
             Step::Copy(i) => {
                 let src = placed.g.ops[i].value_inputs().next().expect("source");
-                assert!(!pending[placed.val_dev[src] as usize], "copy without a sync of its source device");
+                assert!(
+                    !pending[placed.val_dev[src] as usize],
+                    "copy without a sync of its source device"
+                );
             }
             Step::Stage(_) => {}
         }
@@ -76,13 +88,16 @@ fn buffers_never_overlap_while_live_and_stay_near_the_bound() {
             let placed = place(&m, p, g, 2).unwrap_or_else(|e| panic!("{e}"));
             let steps = schedule(&placed);
             let a = plan_buffers(&placed, &steps);
-            let live: Vec<usize> = (0..placed.g.values.len()).filter(|&v| a.live[v].is_some()).collect();
+            let live: Vec<usize> = (0..placed.g.values.len())
+                .filter(|&v| a.live[v].is_some())
+                .collect();
             for (i, &x) in live.iter().enumerate() {
                 for &y in &live[i + 1..] {
                     if placed.val_dev[x] != placed.val_dev[y] {
                         continue;
                     }
-                    let ((x0, x1), (y0, y1)) = (a.live[x].unwrap_or_default(), a.live[y].unwrap_or_default());
+                    let ((x0, x1), (y0, y1)) =
+                        (a.live[x].unwrap_or_default(), a.live[y].unwrap_or_default());
                     let (ox, oy) = (a.offset[x].unwrap_or(0), a.offset[y].unwrap_or(0));
                     let time = x0 <= y1 && y0 <= x1;
                     let space = ox < oy + a.size[y] && oy < ox + a.size[x];

@@ -40,17 +40,50 @@ pub enum Operand {
 
 /// Every primitive op of the catalog.
 pub const PRIMITIVES: &[&str] = &[
-    "embed", "hc_expand", "rms_norm_plain", "rms_norm", "head_rms_norm", "matvec_f16",
-    "quantize_q8_0", "matvec_q8_0", "matvec_q8_0_grouped", "hc_split", "hc_weighted_sum",
-    "hc_post", "hc_head_weights", "rope", "fp8_kv", "kv_push_raw", "compressor_update",
-    "indexer_qat", "indexer_topk", "attention", "router_probs", "router_topk", "router_hash",
-    "quantize_q8_k", "moe_gate_up", "moe_swiglu", "moe_down", "swiglu", "add", "take_last",
+    "embed",
+    "hc_expand",
+    "rms_norm_plain",
+    "rms_norm",
+    "head_rms_norm",
+    "matvec_f16",
+    "quantize_q8_0",
+    "matvec_q8_0",
+    "matvec_q8_0_grouped",
+    "hc_split",
+    "hc_weighted_sum",
+    "hc_post",
+    "hc_head_weights",
+    "rope",
+    "fp8_kv",
+    "kv_push_raw",
+    "compressor_update",
+    "indexer_qat",
+    "indexer_topk",
+    "attention",
+    "router_probs",
+    "router_topk",
+    "router_hash",
+    "quantize_q8_k",
+    "moe_gate_up",
+    "moe_swiglu",
+    "moe_down",
+    "swiglu",
+    "add",
+    "take_last",
 ];
 
 /// Every fused kernel of the catalog.
 pub const FUSED: &[&str] = &[
-    "hc_pre_norm", "q8_matvec", "q8_matvec_grouped", "q8_matvec_norm", "kv_rope_store",
-    "compressor", "router", "moe_routed", "shared_expert", "output_head",
+    "hc_pre_norm",
+    "q8_matvec",
+    "q8_matvec_grouped",
+    "q8_matvec_norm",
+    "kv_rope_store",
+    "compressor",
+    "router",
+    "moe_routed",
+    "shared_expert",
+    "output_head",
 ];
 
 /// Attributes the kernels read as floats; every other attribute is an integer.
@@ -101,7 +134,11 @@ pub fn infer(
     use ActType::*;
     use GgmlType as G;
     let c = Check { kind, ins };
-    let a = |n: &str| attr(n).map(|v| v as usize).ok_or(format!("`{kind}` needs attribute `{n}`"));
+    let a = |n: &str| {
+        attr(n)
+            .map(|v| v as usize)
+            .ok_or(format!("`{kind}` needs attribute `{n}`"))
+    };
     let out = match kind {
         "embed" => {
             c.arity(2)?;
@@ -136,7 +173,11 @@ pub fn infer(
         }
         "matvec_f16" | "matvec_q8_0" => {
             c.arity(2)?;
-            let (wt, xt) = if kind == "matvec_f16" { (G::F16, F32) } else { (G::Q8_0, Q8_0) };
+            let (wt, xt) = if kind == "matvec_f16" {
+                (G::F16, F32)
+            } else {
+                (G::Q8_0, Q8_0)
+            };
             let d = c.weight(0, &[wt], 2)?;
             let n = c.act(1, xt)?;
             c.eq(n, d[0] as usize, "input width vs weight ne0")?;
@@ -148,13 +189,21 @@ pub fn infer(
             let n = c.act(1, Q8_0)?;
             let g = a("groups")?;
             c.eq(n, g * d[0] as usize, "input width vs groups*weight ne0")?;
-            c.eq(d[1] as usize % g.max(1), 0, "weight ne1 divisible by groups")?;
+            c.eq(
+                d[1] as usize % g.max(1),
+                0,
+                "weight ne1 divisible by groups",
+            )?;
             vec![(F32, d[1] as usize)]
         }
         "quantize_q8_0" | "quantize_q8_k" => {
             c.arity(1)?;
             let n = c.act(0, F32)?;
-            let (blk, t) = if kind == "quantize_q8_0" { (32, Q8_0) } else { (256, Q8K) };
+            let (blk, t) = if kind == "quantize_q8_0" {
+                (32, Q8_0)
+            } else {
+                (256, Q8K)
+            };
             c.eq(n % blk, 0, "width is a multiple of the block")?;
             vec![(t, n)]
         }
@@ -227,11 +276,18 @@ pub fn infer(
         }
         "attention" => {
             if !(4..=6).contains(&ins.len()) {
-                return Err(format!("`attention` takes 4 to 6 operands, got {}", ins.len()));
+                return Err(format!(
+                    "`attention` takes 4 to 6 operands, got {}",
+                    ins.len()
+                ));
             }
             let n = c.act(0, F32)?;
             c.eq(n, a("heads")? * a("head_dim")?, "q width")?;
-            c.eq(c.weight(1, &[G::F32], 1)?[0] as usize, a("heads")?, "sinks dims")?;
+            c.eq(
+                c.weight(1, &[G::F32], 1)?[0] as usize,
+                a("heads")?,
+                "sinks dims",
+            )?;
             c.state(2)?;
             if ins.len() >= 5 {
                 c.state(3)?;
@@ -253,7 +309,11 @@ pub fn infer(
             if kind == "router_topk" {
                 c.eq(c.weight(1, &[G::F32], 1)?[0] as usize, ne, "bias dims")?;
             } else {
-                c.eq(c.weight(1, &[G::I32], 2)?[0] as usize, k, "tid2eid ne0 vs k")?;
+                c.eq(
+                    c.weight(1, &[G::I32], 2)?[0] as usize,
+                    k,
+                    "tid2eid ne0 vs k",
+                )?;
                 c.tokens(2)?;
             }
             vec![(I32, k), (F32, k)]
@@ -280,7 +340,11 @@ pub fn infer(
         "moe_down" => {
             c.arity(3)?;
             let d = c.weight(0, &[G::Q2_K], 3)?;
-            c.eq(c.act(1, Q8K)?, a("k")? * d[0] as usize, "mid width vs k*ne0")?;
+            c.eq(
+                c.act(1, Q8K)?,
+                a("k")? * d[0] as usize,
+                "mid width vs k*ne0",
+            )?;
             c.eq(c.act(2, I32)?, a("k")?, "ids width")?;
             vec![(F32, d[1] as usize)]
         }
@@ -313,19 +377,29 @@ struct Check<'a> {
 impl Check<'_> {
     fn arity(&self, n: usize) -> Result<(), String> {
         if self.ins.len() != n {
-            return Err(format!("`{}` takes {n} operands, got {}", self.kind, self.ins.len()));
+            return Err(format!(
+                "`{}` takes {n} operands, got {}",
+                self.kind,
+                self.ins.len()
+            ));
         }
         Ok(())
     }
 
     fn get(&self, i: usize) -> Result<&Operand, String> {
-        self.ins.get(i).ok_or(format!("`{}` is missing operand {}", self.kind, i + 1))
+        self.ins
+            .get(i)
+            .ok_or(format!("`{}` is missing operand {}", self.kind, i + 1))
     }
 
     fn any_act(&self, i: usize) -> Result<(ActType, usize), String> {
         match self.get(i)? {
             Operand::Act { ty, width } => Ok((*ty, *width)),
-            o => Err(format!("`{}` operand {}: expected an activation, got {o:?}", self.kind, i + 1)),
+            o => Err(format!(
+                "`{}` operand {}: expected an activation, got {o:?}",
+                self.kind,
+                i + 1
+            )),
         }
     }
 
@@ -361,34 +435,58 @@ impl Check<'_> {
                 }
                 Ok(dims.clone())
             }
-            o => Err(format!("`{}` operand {}: expected a weight, got {o:?}", self.kind, i + 1)),
+            o => Err(format!(
+                "`{}` operand {}: expected a weight, got {o:?}",
+                self.kind,
+                i + 1
+            )),
         }
     }
 
     fn state(&self, i: usize) -> Result<(), String> {
         match self.get(i)? {
             Operand::State => Ok(()),
-            o => Err(format!("`{}` operand {}: expected a state, got {o:?}", self.kind, i + 1)),
+            o => Err(format!(
+                "`{}` operand {}: expected a state, got {o:?}",
+                self.kind,
+                i + 1
+            )),
         }
     }
 
     fn tokens(&self, i: usize) -> Result<(), String> {
         match self.get(i)? {
             Operand::Tokens => Ok(()),
-            o => Err(format!("`{}` operand {}: expected @tokens, got {o:?}", self.kind, i + 1)),
+            o => Err(format!(
+                "`{}` operand {}: expected @tokens, got {o:?}",
+                self.kind,
+                i + 1
+            )),
         }
     }
 
     fn pos(&self, i: usize) -> Result<(), String> {
         match self.get(i)? {
             Operand::Pos => Ok(()),
-            o => Err(format!("`{}` operand {}: expected @pos, got {o:?}", self.kind, i + 1)),
+            o => Err(format!(
+                "`{}` operand {}: expected @pos, got {o:?}",
+                self.kind,
+                i + 1
+            )),
         }
     }
 
-    fn eq<T: PartialEq + std::fmt::Debug>(&self, got: T, want: T, what: &str) -> Result<(), String> {
+    fn eq<T: PartialEq + std::fmt::Debug>(
+        &self,
+        got: T,
+        want: T,
+        what: &str,
+    ) -> Result<(), String> {
         if got != want {
-            return Err(format!("`{}`: shape mismatch ({what}): {got:?} != {want:?}", self.kind));
+            return Err(format!(
+                "`{}`: shape mismatch ({what}): {got:?} != {want:?}",
+                self.kind
+            ));
         }
         Ok(())
     }

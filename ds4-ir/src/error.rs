@@ -25,7 +25,11 @@ pub struct IrError {
 
 impl fmt::Display for IrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.loc.line, self.loc.col, self.msg)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.loc.line, self.loc.col, self.msg
+        )
     }
 }
 
@@ -52,7 +56,10 @@ impl SourceMap {
         let mut cursor = blocks_at;
         for (name, &n_ops) in block_names.iter().zip(op_counts) {
             let needle = format!("\"{name}\"");
-            let start = text[cursor..].find(&needle).map(|i| cursor + i).unwrap_or(cursor);
+            let start = text[cursor..]
+                .find(&needle)
+                .map(|i| cursor + i)
+                .unwrap_or(cursor);
             blocks.push(start);
             let mut at = start;
             let mut block_ops = Vec::new();
@@ -68,7 +75,12 @@ impl SourceMap {
             cursor = at;
             ops.push(block_ops);
         }
-        SourceMap { file: file.to_string(), text: text.to_string(), blocks, ops }
+        SourceMap {
+            file: file.to_string(),
+            text: text.to_string(),
+            blocks,
+            ops,
+        }
     }
 
     /// Line and column of a byte offset.
@@ -87,13 +99,20 @@ impl SourceMap {
 
     /// Offset of op `o` of block `b`.
     pub fn op(&self, b: usize, o: usize) -> usize {
-        self.ops.get(b).and_then(|v| v.get(o)).copied().unwrap_or_else(|| self.block(b))
+        self.ops
+            .get(b)
+            .and_then(|v| v.get(o))
+            .copied()
+            .unwrap_or_else(|| self.block(b))
     }
 
     /// Offset of the quoted string `s` at or after `from` (or `from` when absent).
     pub fn quoted_after(&self, s: &str, from: usize) -> usize {
         let needle = format!("\"{s}\"");
-        self.text[from.min(self.text.len())..].find(&needle).map(|i| from + i).unwrap_or(from)
+        self.text[from.min(self.text.len())..]
+            .find(&needle)
+            .map(|i| from + i)
+            .unwrap_or(from)
     }
 
     /// Offset of the first `key:` at or after `from`.
@@ -108,7 +127,11 @@ impl SourceMap {
 
     /// An error at a byte offset.
     pub fn err(&self, offset: usize, msg: impl Into<String>) -> IrError {
-        IrError { file: self.file.clone(), loc: self.loc(offset), msg: msg.into() }
+        IrError {
+            file: self.file.clone(),
+            loc: self.loc(offset),
+            msg: msg.into(),
+        }
     }
 }
 

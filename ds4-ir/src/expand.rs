@@ -18,12 +18,24 @@ use crate::Module;
 use std::collections::HashMap;
 
 /// Layer tags a `when` list may name (each may be negated with `!`).
-pub const TAGS: &[&str] = &["dense", "compressed", "r4", "hash", "topk", "decode", "prefill"];
+pub const TAGS: &[&str] = &[
+    "dense",
+    "compressed",
+    "r4",
+    "hash",
+    "topk",
+    "decode",
+    "prefill",
+];
 
 /// The profile's symbols as an evaluation environment (plus `n_layer`, `chunk`).
 pub fn profile_env(m: &Module, profile: usize) -> Env {
     let p = &m.graph.profiles[profile];
-    let mut env: Env = p.symbols.iter().map(|(k, v)| (k.clone(), *v as f64)).collect();
+    let mut env: Env = p
+        .symbols
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as f64))
+        .collect();
     env.extend(p.floats.iter().map(|(k, v)| (k.clone(), *v)));
     env.insert("n_layer".into(), p.compress_ratios.len() as f64);
     env.insert("chunk".into(), p.chunk as f64);
@@ -59,8 +71,15 @@ pub fn tags_hold(when: &[String], tags: &[&str]) -> bool {
 /// original context `orig` and betas (MODEL.md §7):
 /// `corr(β) = n_rot·ln(orig / (β·2π)) / (2·ln base)`, lo = floor(corr(β_fast)),
 /// hi = ceil(corr(β_slow)), clamped to `[0, n_rot - 1]`.
-pub fn yarn_corr_dims(n_rot: f64, base: f64, orig: f64, beta_fast: f64, beta_slow: f64) -> (f64, f64) {
-    let corr = |beta: f64| n_rot * (orig / (beta * 2.0 * std::f64::consts::PI)).ln() / (2.0 * base.ln());
+pub fn yarn_corr_dims(
+    n_rot: f64,
+    base: f64,
+    orig: f64,
+    beta_fast: f64,
+    beta_slow: f64,
+) -> (f64, f64) {
+    let corr =
+        |beta: f64| n_rot * (orig / (beta * 2.0 * std::f64::consts::PI)).ln() / (2.0 * base.ln());
     let lo = corr(beta_fast).floor().max(0.0);
     let hi = corr(beta_slow).ceil().min(n_rot - 1.0);
     (lo, hi)
@@ -91,7 +110,13 @@ pub fn expand(m: &Module, profile: usize, phase: PhaseTag) -> Result<Expanded> {
         states: vec![],
         outputs: vec![],
     };
-    let mut cx = Ctx { m, src: &m.src, g, weights: HashMap::new(), states: HashMap::new() };
+    let mut cx = Ctx {
+        m,
+        src: &m.src,
+        g,
+        weights: HashMap::new(),
+        states: HashMap::new(),
+    };
     let phase_tag = match phase {
         PhaseTag::Decode => "decode",
         PhaseTag::Prefill => "prefill",
@@ -139,8 +164,12 @@ impl Ctx<'_> {
                 ),
             ));
         }
-        let mut scope: HashMap<String, ValueId> =
-            block.inputs.iter().cloned().zip(carry.iter().copied()).collect();
+        let mut scope: HashMap<String, ValueId> = block
+            .inputs
+            .iter()
+            .cloned()
+            .zip(carry.iter().copied())
+            .collect();
 
         for (oi, decl) in block.ops.iter().enumerate() {
             if !tags_hold(&decl.when, tags) {
@@ -154,14 +183,19 @@ impl Ctx<'_> {
             let mut attrs = Vec::new();
             for (k, e) in &decl.attrs {
                 let v = expr::eval(e, env).map_err(|err| {
-                    self.src.err(self.src.quoted_after(e, op_at), format!("attribute `{k}`: {err}"))
+                    self.src.err(
+                        self.src.quoted_after(e, op_at),
+                        format!("attribute `{k}`: {err}"),
+                    )
                 })?;
                 attrs.push((k.clone(), v));
             }
             let mut outputs = Vec::new();
             for name in &decl.outputs {
                 if scope.contains_key(name) {
-                    let at = self.src.quoted_after(name, self.src.key_after("out", op_at));
+                    let at = self
+                        .src
+                        .quoted_after(name, self.src.key_after("out", op_at));
                     return Err(self.src.err(at, format!("value `{name}` is defined twice")));
                 }
                 let id = self.g.values.len();
@@ -198,8 +232,11 @@ impl Ctx<'_> {
                 continue;
             }
             if let Some(&v) = scope.get(&st.value) {
-                self.g.values[v].stage =
-                    Some(Stage { name: st.stage_name().to_string(), layer, file: st.file });
+                self.g.values[v].stage = Some(Stage {
+                    name: st.stage_name().to_string(),
+                    layer,
+                    file: st.file,
+                });
             }
         }
 
@@ -208,8 +245,12 @@ impl Ctx<'_> {
             match scope.get(name) {
                 Some(&v) => out.push(v),
                 None => {
-                    let at = self.src.quoted_after(name, self.src.key_after("outputs", at));
-                    return Err(self.src.err(at, format!("block output `{name}` is never defined")));
+                    let at = self
+                        .src
+                        .quoted_after(name, self.src.key_after("outputs", at));
+                    return Err(self
+                        .src
+                        .err(at, format!("block output `{name}` is never defined")));
                 }
             }
         }
@@ -240,18 +281,31 @@ impl Ctx<'_> {
         }
         match scope.get(name) {
             Some(&v) => Ok(Ref::Value(v)),
-            None => Err(self.src.err(at, format!("dangling value `{name}`: not defined before use"))),
+            None => Err(self.src.err(
+                at,
+                format!("dangling value `{name}`: not defined before use"),
+            )),
         }
     }
 
-    fn weight(&mut self, name: &str, layer: Option<u16>, env: &Env, tags: &[&str], at: usize) -> Result<usize> {
+    fn weight(
+        &mut self,
+        name: &str,
+        layer: Option<u16>,
+        env: &Env,
+        tags: &[&str],
+        at: usize,
+    ) -> Result<usize> {
         let decls = &self.m.graph.weights;
         let Some(di) = decls.iter().position(|w| w.name == name) else {
             return Err(self.src.err(at, format!("unknown weight `{name}`")));
         };
         let d = &decls[di];
         if !tags_hold(&d.when, tags) {
-            return Err(self.src.err(at, format!("weight `{name}` is absent in this layer variant")));
+            return Err(self.src.err(
+                at,
+                format!("weight `{name}` is absent in this layer variant"),
+            ));
         }
         let per_layer = d.gguf.contains("{layer}");
         let key = (di, if per_layer { layer } else { None });
@@ -262,16 +316,22 @@ impl Ctx<'_> {
         let gguf = match (per_layer, layer) {
             (true, Some(l)) => d.gguf.replace("{layer}", &l.to_string()),
             (true, None) => {
-                return Err(self.src.err(at, format!("weight `{name}` is per layer but used outside a layer")))
+                return Err(self.src.err(
+                    at,
+                    format!("weight `{name}` is per layer but used outside a layer"),
+                ))
             }
             (false, _) => d.gguf.clone(),
         };
         let mut dims = Vec::new();
         for e in &d.dims {
             let at = self.src.quoted_after(e, decl_at);
-            let v = expr::eval_int(e, env).map_err(|err| self.src.err(at, format!("dim of `{name}`: {err}")))?;
+            let v = expr::eval_int(e, env)
+                .map_err(|err| self.src.err(at, format!("dim of `{name}`: {err}")))?;
             if !(1..=1 << 40).contains(&v) {
-                return Err(self.src.err(at, format!("dim of `{name}`: {v} is not a positive size")));
+                return Err(self
+                    .src
+                    .err(at, format!("dim of `{name}`: {v} is not a positive size")));
             }
             dims.push(v);
         }
@@ -289,14 +349,31 @@ impl Ctx<'_> {
         Ok(i)
     }
 
-    fn state(&mut self, name: &str, layer: Option<u16>, env: &Env, tags: &[&str], at: usize) -> Result<usize> {
+    fn state(
+        &mut self,
+        name: &str,
+        layer: Option<u16>,
+        env: &Env,
+        tags: &[&str],
+        at: usize,
+    ) -> Result<usize> {
         let decls = &self.m.graph.states;
-        let found: Vec<usize> =
-            (0..decls.len()).filter(|&i| decls[i].name == name && tags_hold(&decls[i].when, tags)).collect();
+        let found: Vec<usize> = (0..decls.len())
+            .filter(|&i| decls[i].name == name && tags_hold(&decls[i].when, tags))
+            .collect();
         let di = match found.as_slice() {
             [i] => *i,
-            [] => return Err(self.src.err(at, format!("unknown state `{name}` for this layer variant"))),
-            _ => return Err(self.src.err(at, format!("state `{name}` is declared twice for this layer variant"))),
+            [] => {
+                return Err(self
+                    .src
+                    .err(at, format!("unknown state `{name}` for this layer variant")))
+            }
+            _ => {
+                return Err(self.src.err(
+                    at,
+                    format!("state `{name}` is declared twice for this layer variant"),
+                ))
+            }
         };
         let d = &decls[di];
         let key = match &d.shared {
@@ -308,36 +385,69 @@ impl Ctx<'_> {
         }
         let decl_at = self.src.quoted_after(name, self.src.section("states"));
         let ev = |e: &str| -> Result<f64> {
-            expr::eval(e, env).map_err(|err| self.src.err(self.src.quoted_after(e, decl_at), format!("state `{name}`: {err}")))
+            expr::eval(e, env).map_err(|err| {
+                self.src.err(
+                    self.src.quoted_after(e, decl_at),
+                    format!("state `{name}`: {err}"),
+                )
+            })
         };
         let evi = |e: &str| -> Result<usize> {
             let v = ev(e)?;
             if v < 0.0 || v.fract() != 0.0 {
-                return Err(self.src.err(self.src.quoted_after(e, decl_at), format!("state `{name}`: {v} is not a size")));
+                return Err(self.src.err(
+                    self.src.quoted_after(e, decl_at),
+                    format!("state `{name}`: {v} is not a size"),
+                ));
             }
             Ok(v as usize)
         };
         let width = evi(&d.width)?;
         let rows = match &d.rows {
             Rows::Fixed(e) => RowsInst::Fixed(evi(e)?),
-            Rows::PerCtx { div, add } => RowsInst::PerCtx { div: evi(div)?.max(1), add: evi(add)? },
+            Rows::PerCtx { div, add } => RowsInst::PerCtx {
+                div: evi(div)?.max(1),
+                add: evi(add)?,
+            },
         };
         let init = match &d.init {
             Init::Zero => InitInst::Zero,
             Init::NegInf => InitInst::NegInf,
-            Init::Rope { base, freq_scale, ext_factor, yarn } => {
+            Init::Rope {
+                base,
+                freq_scale,
+                ext_factor,
+                yarn,
+            } => {
                 let base = ev(base)?;
                 let (corr_lo, corr_hi) = if *yarn {
-                    let (r, o, bf, bs) = (ev("R")?, ev("orig_ctx")?, ev("beta_fast")?, ev("beta_slow")?);
+                    let (r, o, bf, bs) = (
+                        ev("R")?,
+                        ev("orig_ctx")?,
+                        ev("beta_fast")?,
+                        ev("beta_slow")?,
+                    );
                     yarn_corr_dims(r, base, o, bf, bs)
                 } else {
                     (0.0, 0.0)
                 };
-                InitInst::Rope { base, freq_scale: ev(freq_scale)?, ext_factor: ev(ext_factor)?, corr_lo, corr_hi }
+                InitInst::Rope {
+                    base,
+                    freq_scale: ev(freq_scale)?,
+                    ext_factor: ev(ext_factor)?,
+                    corr_lo,
+                    corr_hi,
+                }
             }
         };
         let i = self.g.states.len();
-        self.g.states.push(StateInst { name: key.0.clone(), layer: key.1, width, rows, init });
+        self.g.states.push(StateInst {
+            name: key.0.clone(),
+            layer: key.1,
+            width,
+            rows,
+            init,
+        });
         self.states.insert(key, i);
         Ok(i)
     }
@@ -351,19 +461,31 @@ pub fn infer(g: &mut Expanded, src: &SourceMap) -> Result<()> {
             .inputs
             .iter()
             .map(|r| match *r {
-                Ref::Value(v) => Operand::Act { ty: g.values[v].ty, width: g.values[v].width },
-                Ref::Weight(w) => Operand::Weight { ty: g.weights[w].ty, dims: g.weights[w].dims.clone() },
+                Ref::Value(v) => Operand::Act {
+                    ty: g.values[v].ty,
+                    width: g.values[v].width,
+                },
+                Ref::Weight(w) => Operand::Weight {
+                    ty: g.weights[w].ty,
+                    dims: g.weights[w].dims.clone(),
+                },
                 Ref::State(_) => Operand::State,
                 Ref::Tokens => Operand::Tokens,
                 Ref::Pos => Operand::Pos,
             })
             .collect();
-        let outs = catalog::infer(&op.kind, &operands, &|n| op.attr(n)).map_err(|msg| err_at(src, op, msg))?;
+        let outs = catalog::infer(&op.kind, &operands, &|n| op.attr(n))
+            .map_err(|msg| err_at(src, op, msg))?;
         if outs.len() != op.outputs.len() {
             return Err(err_at(
                 src,
                 op,
-                format!("`{}` has {} outputs, the RON names {}", op.kind, outs.len(), op.outputs.len()),
+                format!(
+                    "`{}` has {} outputs, the RON names {}",
+                    op.kind,
+                    outs.len(),
+                    op.outputs.len()
+                ),
             ));
         }
         let one_row = op.kind == "take_last" || op.value_inputs().any(|v| g.values[v].one_row);
@@ -380,5 +502,9 @@ pub fn infer(g: &mut Expanded, src: &SourceMap) -> Result<()> {
 
 fn err_at(src: &SourceMap, op: &Op, msg: String) -> IrError {
     let layer = op.layer.map(|l| format!(", layer {l}")).unwrap_or_default();
-    IrError { file: src.file.clone(), loc: op.loc, msg: format!("{msg} (op `{}`{layer})", op.kind) }
+    IrError {
+        file: src.file.clone(),
+        loc: op.loc,
+        msg: format!("{msg} (op `{}`{layer})", op.kind),
+    }
 }

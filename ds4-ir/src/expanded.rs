@@ -124,7 +124,13 @@ pub enum RowsInst {
 pub enum InitInst {
     Zero,
     NegInf,
-    Rope { base: f64, freq_scale: f64, ext_factor: f64, corr_lo: f64, corr_hi: f64 },
+    Rope {
+        base: f64,
+        freq_scale: f64,
+        ext_factor: f64,
+        corr_lo: f64,
+        corr_hi: f64,
+    },
 }
 
 /// A state tensor instance: per layer, or shared (`layer` = None).
@@ -178,7 +184,12 @@ impl Expanded {
     /// labelled by value name. Ops for which `is_transfer` holds (copies between
     /// devices) are drawn as bold red edges from the value's producer to its
     /// consumers on the other cluster rather than as nodes.
-    pub fn dot(&self, title: &str, cluster_of: &dyn Fn(usize) -> u8, is_transfer: &dyn Fn(usize) -> bool) -> String {
+    pub fn dot(
+        &self,
+        title: &str,
+        cluster_of: &dyn Fn(usize) -> u8,
+        is_transfer: &dyn Fn(usize) -> bool,
+    ) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "digraph \"{}\" {{", escape(title));
         let _ = writeln!(s, "  rankdir=TB;\n  node [shape=box, fontsize=10];");
@@ -189,7 +200,11 @@ impl Expanded {
         for c in clusters {
             let _ = writeln!(s, "  subgraph cluster_dev{c} {{\n    label=\"device {c}\";");
             for &i in nodes.iter().filter(|&&i| cluster_of(i) == c) {
-                let _ = writeln!(s, "    n{i} [label=\"{}\"];", escape(&op_label(&self.ops[i])));
+                let _ = writeln!(
+                    s,
+                    "    n{i} [label=\"{}\"];",
+                    escape(&op_label(&self.ops[i]))
+                );
             }
             let _ = writeln!(s, "  }}");
         }
@@ -216,7 +231,10 @@ impl Expanded {
                 if let Some((p, crossed)) = source(v) {
                     let name = escape(&self.values[v].name);
                     if crossed {
-                        let _ = writeln!(s, "  n{p} -> n{i} [label=\"copy {name}\", style=bold, color=red];");
+                        let _ = writeln!(
+                            s,
+                            "  n{p} -> n{i} [label=\"copy {name}\", style=bold, color=red];"
+                        );
                     } else {
                         let _ = writeln!(s, "  n{p} -> n{i} [label=\"{name}\"];");
                     }

@@ -31,10 +31,17 @@ impl std::fmt::Display for ExprError {
 /// Evaluate `src` under `env`.
 pub fn eval(src: &str, env: &Env) -> Result<f64, ExprError> {
     let toks = lex(src)?;
-    let mut p = Parser { toks: &toks, at: 0, env };
+    let mut p = Parser {
+        toks: &toks,
+        at: 0,
+        env,
+    };
     let v = p.expr()?;
     if p.at != toks.len() {
-        return Err(ExprError::Syntax(format!("unexpected `{}` in `{src}`", toks[p.at].text())));
+        return Err(ExprError::Syntax(format!(
+            "unexpected `{}` in `{src}`",
+            toks[p.at].text()
+        )));
     }
     Ok(v)
 }
@@ -95,7 +102,9 @@ fn lex(src: &str) -> Result<Vec<Tok>, ExprError> {
                 i += 1;
             }
             let s: String = chars[start..i].iter().collect();
-            let v = s.parse::<f64>().map_err(|_| ExprError::Syntax(format!("bad number `{s}`")))?;
+            let v = s
+                .parse::<f64>()
+                .map_err(|_| ExprError::Syntax(format!("bad number `{s}`")))?;
             out.push(Tok::Num(v));
         } else if c.is_ascii_alphabetic() || c == '_' {
             let start = i;
@@ -107,7 +116,9 @@ fn lex(src: &str) -> Result<Vec<Tok>, ExprError> {
             out.push(Tok::Op(c));
             i += 1;
         } else {
-            return Err(ExprError::Syntax(format!("unexpected character `{c}` in `{src}`")));
+            return Err(ExprError::Syntax(format!(
+                "unexpected character `{c}` in `{src}`"
+            )));
         }
     }
     if out.is_empty() {
@@ -188,6 +199,9 @@ mod tests {
         assert_eq!(eval("1/16", &env), Ok(0.0625));
         assert_eq!(eval_int("X", &env), Err(ExprError::Unbound("X".into())));
         assert!(matches!(eval("E +", &env), Err(ExprError::Syntax(_))));
-        assert_eq!(eval_int("E/3", &env), Err(ExprError::NotInteger(256.0 / 3.0)));
+        assert_eq!(
+            eval_int("E/3", &env),
+            Err(ExprError::NotInteger(256.0 / 3.0))
+        );
     }
 }

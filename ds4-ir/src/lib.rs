@@ -42,7 +42,10 @@ impl Module {
 pub fn parse(file: &str, text: &str) -> Result<Module> {
     let graph: Graph = ron::from_str(text).map_err(|e| IrError {
         file: file.to_string(),
-        loc: Loc { line: e.position.line, col: e.position.col },
+        loc: Loc {
+            line: e.position.line,
+            col: e.position.col,
+        },
         msg: format!("RON: {}", e.code),
     })?;
     let names: Vec<&str> = graph.blocks.iter().map(|b| b.name.as_str()).collect();
@@ -86,10 +89,30 @@ fn dup<'a>(
 fn check_structure(m: &Module) -> Result<()> {
     let g = &m.graph;
     let src = &m.src;
-    dup(src, "profiles", "profile", g.profiles.iter().map(|p| p.name.as_str()))?;
-    dup(src, "weights", "weight", g.weights.iter().map(|w| w.name.as_str()))?;
-    dup(src, "blocks", "block", g.blocks.iter().map(|b| b.name.as_str()))?;
-    dup(src, "fusions", "fusion", g.fusions.iter().map(|f| f.name.as_str()))?;
+    dup(
+        src,
+        "profiles",
+        "profile",
+        g.profiles.iter().map(|p| p.name.as_str()),
+    )?;
+    dup(
+        src,
+        "weights",
+        "weight",
+        g.weights.iter().map(|w| w.name.as_str()),
+    )?;
+    dup(
+        src,
+        "blocks",
+        "block",
+        g.blocks.iter().map(|b| b.name.as_str()),
+    )?;
+    dup(
+        src,
+        "fusions",
+        "fusion",
+        g.fusions.iter().map(|f| f.name.as_str()),
+    )?;
 
     let mut states = HashSet::new();
     for s in &g.states {
@@ -98,7 +121,10 @@ fn check_structure(m: &Module) -> Result<()> {
         if !states.insert((s.name.as_str(), when)) {
             let at = src.section("states");
             let first = src.quoted_after(&s.name, at);
-            return Err(src.err(src.quoted_after(&s.name, first + 1), format!("duplicate state name `{}`", s.name)));
+            return Err(src.err(
+                src.quoted_after(&s.name, first + 1),
+                format!("duplicate state name `{}`", s.name),
+            ));
         }
     }
 
@@ -106,7 +132,10 @@ fn check_structure(m: &Module) -> Result<()> {
         for t in when {
             let bare = t.strip_prefix('!').unwrap_or(t);
             if !expand::TAGS.contains(&bare) {
-                return Err(src.err(src.quoted_after(t, at), format!("unknown tag `{t}` (known: {:?})", expand::TAGS)));
+                return Err(src.err(
+                    src.quoted_after(t, at),
+                    format!("unknown tag `{t}` (known: {:?})", expand::TAGS),
+                ));
             }
         }
         Ok(())
@@ -119,17 +148,24 @@ fn check_structure(m: &Module) -> Result<()> {
         for (oi, op) in b.ops.iter().enumerate() {
             let at = src.op(bi, oi);
             if !catalog::is_primitive(&op.op) {
-                return Err(src.err(at, format!("unknown op kind `{}` in block `{}`", op.op, b.name)));
+                return Err(src.err(
+                    at,
+                    format!("unknown op kind `{}` in block `{}`", op.op, b.name),
+                ));
             }
             check_tags(&op.when, at)?;
             for r in &op.inputs {
                 if let Some(w) = r.strip_prefix("w:") {
                     if !g.weights.iter().any(|d| d.name == w) {
-                        return Err(src.err(src.quoted_after(r, at), format!("unknown weight `{w}`")));
+                        return Err(
+                            src.err(src.quoted_after(r, at), format!("unknown weight `{w}`"))
+                        );
                     }
                 } else if let Some(s) = r.strip_prefix("s:") {
                     if !g.states.iter().any(|d| d.name == s) {
-                        return Err(src.err(src.quoted_after(r, at), format!("unknown state `{s}`")));
+                        return Err(
+                            src.err(src.quoted_after(r, at), format!("unknown state `{s}`"))
+                        );
                     }
                 } else if r.starts_with('@') && r != "@tokens" && r != "@pos" {
                     return Err(src.err(src.quoted_after(r, at), format!("unknown operand `{r}`")));
@@ -137,14 +173,25 @@ fn check_structure(m: &Module) -> Result<()> {
             }
             for k in op.attrs.keys() {
                 if !catalog::required_attrs(&op.op).contains(&k.as_str()) {
-                    return Err(src.err(src.quoted_after(k, at), format!("`{}` has no attribute `{k}`", op.op)));
+                    return Err(src.err(
+                        src.quoted_after(k, at),
+                        format!("`{}` has no attribute `{k}`", op.op),
+                    ));
                 }
             }
         }
         for st in &b.stages {
-            if !b.ops.iter().any(|o| o.outputs.contains(&st.value)) && !b.inputs.contains(&st.value) {
+            if !b.ops.iter().any(|o| o.outputs.contains(&st.value)) && !b.inputs.contains(&st.value)
+            {
                 let at = src.quoted_after(&st.value, src.key_after("stages", src.block(bi)));
-                return Err(src.err(at, format!("stage `{}` names unknown value `{}`", st.stage_name(), st.value)));
+                return Err(src.err(
+                    at,
+                    format!(
+                        "stage `{}` names unknown value `{}`",
+                        st.stage_name(),
+                        st.value
+                    ),
+                ));
             }
         }
     }
@@ -153,15 +200,24 @@ fn check_structure(m: &Module) -> Result<()> {
     for f in &g.fusions {
         let at = src.quoted_after(&f.name, fus_at);
         if !catalog::FUSED.contains(&f.kernel.as_str()) {
-            return Err(src.err(src.quoted_after(&f.kernel, at), format!("unknown fused kernel `{}`", f.kernel)));
+            return Err(src.err(
+                src.quoted_after(&f.kernel, at),
+                format!("unknown fused kernel `{}`", f.kernel),
+            ));
         }
         if f.pattern.len() < 2 {
-            return Err(src.err(at, format!("fusion `{}` needs a pattern of at least two ops", f.name)));
+            return Err(src.err(
+                at,
+                format!("fusion `{}` needs a pattern of at least two ops", f.name),
+            ));
         }
         for alt in &f.pattern {
             for k in alt.split('|') {
                 if !catalog::is_primitive(k) {
-                    return Err(src.err(src.quoted_after(alt, at), format!("unknown op kind `{k}` in fusion pattern")));
+                    return Err(src.err(
+                        src.quoted_after(alt, at),
+                        format!("unknown op kind `{k}` in fusion pattern"),
+                    ));
                 }
             }
         }
@@ -175,8 +231,15 @@ fn check_structure(m: &Module) -> Result<()> {
         if p.devices.is_empty() || p.devices.iter().any(|&d| d == 0 || d > 2) {
             return Err(src.err(src.key_after("devices", at), "devices must be 1 or 2"));
         }
-        if let Some(r) = p.compress_ratios.iter().find(|&&r| r != 0 && r != 4 && r != 128) {
-            return Err(src.err(src.key_after("compress_ratios", at), format!("unsupported compress ratio {r}")));
+        if let Some(r) = p
+            .compress_ratios
+            .iter()
+            .find(|&&r| r != 0 && r != 4 && r != 128)
+        {
+            return Err(src.err(
+                src.key_after("compress_ratios", at),
+                format!("unsupported compress ratio {r}"),
+            ));
         }
     }
     Ok(())

@@ -137,7 +137,12 @@ pub enum Init {
     NegInf,
     /// A RoPE table; `yarn` selects the YaRN corr dims derived from the
     /// `orig_ctx`, `beta_fast`, `beta_slow` symbols (MODEL.md §7).
-    Rope { base: String, freq_scale: String, ext_factor: String, yarn: bool },
+    Rope {
+        base: String,
+        freq_scale: String,
+        ext_factor: String,
+        yarn: bool,
+    },
 }
 
 /// A per-session persistent tensor.

@@ -18,7 +18,12 @@ fn tiny_expands_every_variant() {
     let p = m.profile("tiny").expect("tiny");
     let mut g = expand(&m, p, PhaseTag::Decode).unwrap_or_else(|e| panic!("{e}"));
     infer(&mut g, &m.src).unwrap_or_else(|e| panic!("{e}"));
-    let count = |kind: &str, layer: u16| g.ops.iter().filter(|o| o.kind == kind && o.layer == Some(layer)).count();
+    let count = |kind: &str, layer: u16| {
+        g.ops
+            .iter()
+            .filter(|o| o.kind == kind && o.layer == Some(layer))
+            .count()
+    };
     // Layer 0: dense + hash; layer 2: ratio 4 + hash; layer 3: ratio 128 + top-k.
     assert_eq!(count("compressor_update", 0), 0);
     assert_eq!(count("compressor_update", 2), 2);

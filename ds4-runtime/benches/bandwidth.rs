@@ -18,7 +18,10 @@ fn sum(v: &[u64]) -> u64 {
 }
 
 fn main() {
-    let bytes: usize = std::env::var("DS4_BW_BYTES").ok().and_then(|s| s.parse().ok()).unwrap_or(2 << 30);
+    let bytes: usize = std::env::var("DS4_BW_BYTES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2 << 30);
     let v: Vec<u64> = (0..bytes / 8).map(|i| i as u64).collect();
     let threads = rayon::current_num_threads();
     for t in [1, threads] {
@@ -29,10 +32,16 @@ fn main() {
             check = if t == 1 {
                 sum(&v)
             } else {
-                v.par_chunks(v.len().div_ceil(t)).map(sum).reduce(|| 0, |a, b| a.wrapping_add(b))
+                v.par_chunks(v.len().div_ceil(t))
+                    .map(sum)
+                    .reduce(|| 0, |a, b| a.wrapping_add(b))
             };
             best = best.min(t0.elapsed().as_secs_f64());
         }
-        println!("threads {t}: {:.2} GB/s (best of 5, {} MiB, checksum {check:x})", bytes as f64 / best / 1e9, bytes >> 20);
+        println!(
+            "threads {t}: {:.2} GB/s (best of 5, {} MiB, checksum {check:x})",
+            bytes as f64 / best / 1e9,
+            bytes >> 20
+        );
     }
 }

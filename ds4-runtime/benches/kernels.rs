@@ -29,7 +29,14 @@ fn weights(block: usize, scale_at: &[usize]) -> Vec<u8> {
     w
 }
 
-fn run<X>(name: &str, n_in_blocks: usize, block: usize, w: &[u8], x: &[X], dot: impl Fn(Isa, &[u8], &[X]) -> f32) {
+fn run<X>(
+    name: &str,
+    n_in_blocks: usize,
+    block: usize,
+    w: &[u8],
+    x: &[X],
+    dot: impl Fn(Isa, &[u8], &[X]) -> f32,
+) {
     let rb = n_in_blocks * block;
     for isa in Isa::available() {
         let mut best = f64::MAX;
@@ -41,18 +48,44 @@ fn run<X>(name: &str, n_in_blocks: usize, block: usize, w: &[u8], x: &[X], dot: 
             }
             best = best.min(t0.elapsed().as_secs_f64());
         }
-        println!("{name:8} {isa:?}: {:.2} GB/s ({sink:e})", w.len() as f64 / best / 1e9);
+        println!(
+            "{name:8} {isa:?}: {:.2} GB/s ({sink:e})",
+            w.len() as f64 / best / 1e9
+        );
     }
 }
 
 fn main() {
-    let v: Vec<f32> = (0..4096).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+    let v: Vec<f32> = (0..4096)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+        .collect();
     let mut xa = vec![BlockQ8_0Act::default(); 128];
     q8_0::quantize_act(&v, &mut xa);
     let mut xk = vec![BlockQ8K::default(); 16];
     q8_k::quantize(&v, &mut xk);
     run("q8_0", 128, 34, &weights(34, &[0]), &xa, q8_0::vec_dot_isa);
-    run("iq2_xxs", 16, 66, &weights(66, &[0]), &xk, iq2_xxs::vec_dot_isa);
-    run("q2_k", 8, 84, &weights(84, &[80, 82]), &xk[..8], q2_k::vec_dot_isa);
-    run("q4_k", 16, 144, &weights(144, &[0, 2]), &xk, q4_k::vec_dot_isa);
+    run(
+        "iq2_xxs",
+        16,
+        66,
+        &weights(66, &[0]),
+        &xk,
+        iq2_xxs::vec_dot_isa,
+    );
+    run(
+        "q2_k",
+        8,
+        84,
+        &weights(84, &[80, 82]),
+        &xk[..8],
+        q2_k::vec_dot_isa,
+    );
+    run(
+        "q4_k",
+        16,
+        144,
+        &weights(144, &[0, 2]),
+        &xk,
+        q4_k::vec_dot_isa,
+    );
 }

@@ -17,16 +17,28 @@ use crate::tokenizer::Tokenizer;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("cannot open model {path}: {source}; pass a DS4 GGUF with -m FILE")]
-    Open { path: PathBuf, source: gguf::GgufError },
+    Open {
+        path: PathBuf,
+        source: gguf::GgufError,
+    },
     #[error(
         "{path} is a GGUF of architecture '{arch}', not DeepSeek V4 ('deepseek4'); \
          ds4-runtime runs DeepSeek V4 Flash files only"
     )]
     Architecture { path: PathBuf, arch: String },
     #[error("{path} matches no compiled profile ({tried}); closest is '{closest}': {mismatches}")]
-    NoProfile { path: PathBuf, tried: String, closest: String, mismatches: String },
+    NoProfile {
+        path: PathBuf,
+        tried: String,
+        closest: String,
+        mismatches: String,
+    },
     #[error("{path} does not fit the '{profile}' plan: {detail}")]
-    Bind { path: PathBuf, profile: String, detail: String },
+    Bind {
+        path: PathBuf,
+        profile: String,
+        detail: String,
+    },
 }
 
 /// An opened model file and the profile it matched.
@@ -39,21 +51,37 @@ pub struct Model {
 impl Model {
     /// Opens `path` and matches it against `profiles`.
     pub fn open(path: &Path, profiles: &'static [ProfileInfo]) -> Result<Model, ModelError> {
-        let file = GgufFile::open(path)
-            .map_err(|source| ModelError::Open { path: path.to_owned(), source })?;
-        let arch = file.get_str("general.architecture").unwrap_or("(none)").to_owned();
+        let file = GgufFile::open(path).map_err(|source| ModelError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let arch = file
+            .get_str("general.architecture")
+            .unwrap_or("(none)")
+            .to_owned();
         if arch != "deepseek4" {
-            return Err(ModelError::Architecture { path: path.to_owned(), arch });
+            return Err(ModelError::Architecture {
+                path: path.to_owned(),
+                arch,
+            });
         }
         let profile = match_profile(&file, profiles).map_err(|(closest, mismatches)| {
             ModelError::NoProfile {
                 path: path.to_owned(),
-                tried: profiles.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
+                tried: profiles
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 closest,
                 mismatches,
             }
         })?;
-        Ok(Model { path: path.to_owned(), file, profile })
+        Ok(Model {
+            path: path.to_owned(),
+            file,
+            profile,
+        })
     }
 
     /// The tokenizer this model carries.
@@ -101,10 +129,16 @@ impl Model {
 
 /// The tokenizer a GGUF carries (`tokenizer.ggml.tokens`, `.merges`, `.token_type`).
 pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Tokenizer, TokenizerLoadError> {
-    let tokens: Vec<String> =
-        file.get_str_array("tokenizer.ggml.tokens")?.into_iter().map(str::to_owned).collect();
-    let merges: Vec<String> =
-        file.get_str_array("tokenizer.ggml.merges")?.into_iter().map(str::to_owned).collect();
+    let tokens: Vec<String> = file
+        .get_str_array("tokenizer.ggml.tokens")?
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let merges: Vec<String> = file
+        .get_str_array("tokenizer.ggml.merges")?
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let types = file.get_i32_array("tokenizer.ggml.token_type").ok();
     Ok(Tokenizer::from_vocab(&tokens, &merges, types.as_deref())?)
 }
@@ -151,8 +185,13 @@ pub fn profile_mismatches(file: &GgufFile, p: &ProfileInfo) -> Vec<String> {
     }
     let key = "deepseek4.attention.compress_ratios";
     match file.get_u32_array(key) {
-        Ok(r) if r.len() >= p.compress_ratios.len() && r[..p.compress_ratios.len()] == *p.compress_ratios => {}
-        Ok(r) => out.push(format!("{key}: expected {:?}, got {:?}", p.compress_ratios, r)),
+        Ok(r)
+            if r.len() >= p.compress_ratios.len()
+                && r[..p.compress_ratios.len()] == *p.compress_ratios => {}
+        Ok(r) => out.push(format!(
+            "{key}: expected {:?}, got {:?}",
+            p.compress_ratios, r
+        )),
         Err(e) => out.push(format!("{key}: {e}")),
     }
     let key = "deepseek4.hash_layer_count";

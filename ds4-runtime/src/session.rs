@@ -104,7 +104,10 @@ impl<'m> Session<'m> {
     pub fn check_room(&self, n: usize) -> Result<(), SessionError> {
         let need = self.pos + n;
         if need > self.state.ctx {
-            return Err(SessionError::ContextFull { need, ctx: self.state.ctx });
+            return Err(SessionError::ContextFull {
+                need,
+                ctx: self.state.ctx,
+            });
         }
         Ok(())
     }

@@ -226,7 +226,10 @@ fn tiny_metadata_carries_the_tokenizer() {
 fn tiny_rule_v1_matches_reference_sha256() {
     // SYNTH.md's table: tiny under rule v1 (the rule flash4 uses) has its own hash.
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("synth-tiny-v1-seed1.gguf");
-    let opts = SynthOptions { rule: Rule::V1, ..SynthOptions::new(SynthProfile::Tiny) };
+    let opts = SynthOptions {
+        rule: Rule::V1,
+        ..SynthOptions::new(SynthProfile::Tiny)
+    };
     let report = synth::write(&opts, &path).unwrap();
     assert_eq!(report.file_bytes, 127_308_000);
     assert_eq!(

@@ -23,7 +23,8 @@ pub fn tiny_path() -> PathBuf {
         let path = dir.join("tiny.gguf");
         if !path.exists() {
             let tmp = dir.join(format!("tiny.gguf.{}.tmp", std::process::id()));
-            let opts = ds4_runtime::synth::SynthOptions::new(ds4_runtime::synth::SynthProfile::Tiny);
+            let opts =
+                ds4_runtime::synth::SynthOptions::new(ds4_runtime::synth::SynthProfile::Tiny);
             ds4_runtime::synth::write(&opts, &tmp).expect("synth tiny");
             std::fs::rename(&tmp, &path).expect("rename tiny model");
         }
@@ -55,12 +56,18 @@ impl Case {
     pub fn full_row(&self, i: usize) -> Vec<f32> {
         let bytes = std::fs::read(self.dir.join("logits.f32.bin")).expect("read logits");
         let row = &bytes[i * self.vocab * 4..(i + 1) * self.vocab * 4];
-        row.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        row.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
     }
 }
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array().expect("id array").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+    v.as_array()
+        .expect("id array")
+        .iter()
+        .map(|x| x.as_u64().expect("id") as u32)
+        .collect()
 }
 
 /// Every case of `../shared/vectors/oracle/`, in name order.
@@ -75,7 +82,8 @@ pub fn cases() -> Vec<Case> {
     dirs.into_iter()
         .map(|dir| {
             let j: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(dir.join("case.json")).expect("case.json")).expect("json");
+                serde_json::from_slice(&std::fs::read(dir.join("case.json")).expect("case.json"))
+                    .expect("json");
             let top20 = j["steps"]
                 .as_array()
                 .expect("steps")
@@ -85,7 +93,12 @@ pub fn cases() -> Vec<Case> {
                         .as_array()
                         .expect("top20")
                         .iter()
-                        .map(|e| (e["id"].as_u64().unwrap() as u32, e["logit"].as_f64().unwrap() as f32))
+                        .map(|e| {
+                            (
+                                e["id"].as_u64().unwrap() as u32,
+                                e["logit"].as_f64().unwrap() as f32,
+                            )
+                        })
                         .collect()
                 })
                 .collect();
@@ -93,7 +106,12 @@ pub fn cases() -> Vec<Case> {
                 name: j["case"].as_str().unwrap_or("?").to_owned(),
                 prompt_ids: ids(&j["prompt_ids"]),
                 generated_ids: ids(&j["generated_ids"]),
-                full_rows: j["full_rows"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect(),
+                full_rows: j["full_rows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as usize)
+                    .collect(),
                 top20,
                 vocab: j["vocab"].as_u64().unwrap() as usize,
                 dir,

@@ -134,8 +134,12 @@ impl AclLib {
     /// Opens the library at `path` and resolves every symbol.
     pub fn open(path: &Path) -> Result<AclLib, AclError> {
         // SAFETY: as in `load`.
-        let lib = unsafe { libloading::Library::new(path) }
-            .map_err(|e| AclError::NotFound(format!("cannot open {}: {e}; reinstall CANN or fix ASCEND_HOME_PATH", path.display())))?;
+        let lib = unsafe { libloading::Library::new(path) }.map_err(|e| {
+            AclError::NotFound(format!(
+                "cannot open {}: {e}; reinstall CANN or fix ASCEND_HOME_PATH",
+                path.display()
+            ))
+        })?;
         Self::from_lib(lib, path.display().to_string())
     }
 
@@ -177,7 +181,9 @@ impl Acl for AclLib {
     fn device_count(&self) -> Result<u32, AclError> {
         let mut n = 0u32;
         // SAFETY: valid out pointer.
-        self.ck("aclrtGetDeviceCount", unsafe { (self.f.get_device_count)(&mut n) })?;
+        self.ck("aclrtGetDeviceCount", unsafe {
+            (self.f.get_device_count)(&mut n)
+        })?;
         Ok(n)
     }
 
@@ -189,26 +195,34 @@ impl Acl for AclLib {
     fn create_context(&self, dev: i32) -> Result<Handle, AclError> {
         let mut c: P = std::ptr::null_mut();
         // SAFETY: valid out pointer.
-        self.ck("aclrtCreateContext", unsafe { (self.f.create_context)(&mut c, dev) })?;
+        self.ck("aclrtCreateContext", unsafe {
+            (self.f.create_context)(&mut c, dev)
+        })?;
         Ok(c as Handle)
     }
 
     fn set_current_context(&self, ctx: Handle) -> Result<(), AclError> {
         // SAFETY: ctx came from aclrtCreateContext.
-        self.ck("aclrtSetCurrentContext", unsafe { (self.f.set_current_context)(ctx as P) })
+        self.ck("aclrtSetCurrentContext", unsafe {
+            (self.f.set_current_context)(ctx as P)
+        })
     }
 
     fn create_stream(&self) -> Result<Handle, AclError> {
         let mut s: P = std::ptr::null_mut();
         // SAFETY: valid out pointer.
-        self.ck("aclrtCreateStream", unsafe { (self.f.create_stream)(&mut s) })?;
+        self.ck("aclrtCreateStream", unsafe {
+            (self.f.create_stream)(&mut s)
+        })?;
         Ok(s as Handle)
     }
 
     fn malloc(&self, size: usize) -> Result<DevPtr, AclError> {
         let mut p: P = std::ptr::null_mut();
         // SAFETY: valid out pointer.
-        self.ck("aclrtMalloc", unsafe { (self.f.malloc)(&mut p, size.max(1), malloc_policy::HUGE_FIRST) })?;
+        self.ck("aclrtMalloc", unsafe {
+            (self.f.malloc)(&mut p, size.max(1), malloc_policy::HUGE_FIRST)
+        })?;
         Ok(p as DevPtr)
     }
 
@@ -217,52 +231,99 @@ impl Acl for AclLib {
         self.ck("aclrtFree", unsafe { (self.f.free)(ptr as P) })
     }
 
-    unsafe fn memcpy(&self, dst: usize, dst_max: usize, src: usize, count: usize, kind: i32) -> Result<(), AclError> {
+    unsafe fn memcpy(
+        &self,
+        dst: usize,
+        dst_max: usize,
+        src: usize,
+        count: usize,
+        kind: i32,
+    ) -> Result<(), AclError> {
         // SAFETY: the caller guarantees the ranges (trait contract).
-        self.ck("aclrtMemcpy", unsafe { (self.f.memcpy)(dst as P, dst_max, src as *const c_void, count, kind) })
+        self.ck("aclrtMemcpy", unsafe {
+            (self.f.memcpy)(dst as P, dst_max, src as *const c_void, count, kind)
+        })
     }
 
-    unsafe fn memcpy_async(&self, dst: usize, dst_max: usize, src: usize, count: usize, kind: i32, stream: Handle) -> Result<(), AclError> {
+    unsafe fn memcpy_async(
+        &self,
+        dst: usize,
+        dst_max: usize,
+        src: usize,
+        count: usize,
+        kind: i32,
+        stream: Handle,
+    ) -> Result<(), AclError> {
         // SAFETY: the caller guarantees the ranges (trait contract).
-        let r = unsafe { (self.f.memcpy_async)(dst as P, dst_max, src as *const c_void, count, kind, stream as P) };
+        let r = unsafe {
+            (self.f.memcpy_async)(
+                dst as P,
+                dst_max,
+                src as *const c_void,
+                count,
+                kind,
+                stream as P,
+            )
+        };
         self.ck("aclrtMemcpyAsync", r)
     }
 
     fn memset(&self, ptr: DevPtr, max: usize, value: i32, count: usize) -> Result<(), AclError> {
         // SAFETY: device range from aclrtMalloc, checked by the runtime.
-        self.ck("aclrtMemset", unsafe { (self.f.memset)(ptr as P, max, value, count) })
+        self.ck("aclrtMemset", unsafe {
+            (self.f.memset)(ptr as P, max, value, count)
+        })
     }
 
-    fn memset_async(&self, ptr: DevPtr, max: usize, value: i32, count: usize, stream: Handle) -> Result<(), AclError> {
+    fn memset_async(
+        &self,
+        ptr: DevPtr,
+        max: usize,
+        value: i32,
+        count: usize,
+        stream: Handle,
+    ) -> Result<(), AclError> {
         // SAFETY: as above.
-        self.ck("aclrtMemsetAsync", unsafe { (self.f.memset_async)(ptr as P, max, value, count, stream as P) })
+        self.ck("aclrtMemsetAsync", unsafe {
+            (self.f.memset_async)(ptr as P, max, value, count, stream as P)
+        })
     }
 
     fn sync_stream(&self, stream: Handle) -> Result<(), AclError> {
         // SAFETY: stream came from aclrtCreateStream.
-        self.ck("aclrtSynchronizeStream", unsafe { (self.f.synchronize_stream)(stream as P) })
+        self.ck("aclrtSynchronizeStream", unsafe {
+            (self.f.synchronize_stream)(stream as P)
+        })
     }
 
     fn sync_device(&self) -> Result<(), AclError> {
         // SAFETY: no arguments.
-        self.ck("aclrtSynchronizeDevice", unsafe { (self.f.synchronize_device)() })
+        self.ck("aclrtSynchronizeDevice", unsafe {
+            (self.f.synchronize_device)()
+        })
     }
 
     fn mem_info(&self) -> Result<(usize, usize), AclError> {
         let (mut free, mut total) = (0usize, 0usize);
         // SAFETY: valid out pointers. DDR: the 310P's memory is LPDDR (ASCEND.md §2.2).
-        self.ck("aclrtGetMemInfo", unsafe { (self.f.get_mem_info)(mem_attr::DDR_MEM, &mut free, &mut total) })?;
+        self.ck("aclrtGetMemInfo", unsafe {
+            (self.f.get_mem_info)(mem_attr::DDR_MEM, &mut free, &mut total)
+        })?;
         Ok((free, total))
     }
 
     fn destroy_stream(&self, stream: Handle) -> Result<(), AclError> {
         // SAFETY: stream came from aclrtCreateStream.
-        self.ck("aclrtDestroyStream", unsafe { (self.f.destroy_stream)(stream as P) })
+        self.ck("aclrtDestroyStream", unsafe {
+            (self.f.destroy_stream)(stream as P)
+        })
     }
 
     fn destroy_context(&self, ctx: Handle) -> Result<(), AclError> {
         // SAFETY: ctx came from aclrtCreateContext.
-        self.ck("aclrtDestroyContext", unsafe { (self.f.destroy_context)(ctx as P) })
+        self.ck("aclrtDestroyContext", unsafe {
+            (self.f.destroy_context)(ctx as P)
+        })
     }
 
     fn reset_device(&self, dev: i32) -> Result<(), AclError> {
@@ -270,7 +331,13 @@ impl Acl for AclLib {
         self.ck("aclrtResetDevice", unsafe { (self.f.reset_device)(dev) })
     }
 
-    fn launch(&self, stream: Handle, _access: &[Access], _label: &str, work: Work) -> Result<(), AclError> {
+    fn launch(
+        &self,
+        stream: Handle,
+        _access: &[Access],
+        _label: &str,
+        work: Work,
+    ) -> Result<(), AclError> {
         // The launch wrapper enqueues on the device stream itself.
         work(stream as P);
         Ok(())

@@ -33,7 +33,12 @@ pub type Handle = usize;
 pub enum AclError {
     /// An ACL call returned a non-zero `aclError`.
     #[error("{call} failed: {msg}{recent}")]
-    Call { call: &'static str, code: i32, msg: String, recent: String },
+    Call {
+        call: &'static str,
+        code: i32,
+        msg: String,
+        recent: String,
+    },
     /// `libascendcl.so` could not be found or opened.
     #[error("{0}")]
     NotFound(String),
@@ -46,12 +51,24 @@ pub enum AclError {
 }
 
 /// Turns an `aclError` into a result, with the library's recent message when known.
-pub fn check(call: &'static str, code: i32, recent: impl FnOnce() -> Option<String>) -> Result<(), AclError> {
+pub fn check(
+    call: &'static str,
+    code: i32,
+    recent: impl FnOnce() -> Option<String>,
+) -> Result<(), AclError> {
     if code == codes::ACL_SUCCESS {
         return Ok(());
     }
-    let recent = recent().filter(|s| !s.is_empty()).map(|s| format!(" ({s})")).unwrap_or_default();
-    Err(AclError::Call { call, code, msg: codes::message(code), recent })
+    let recent = recent()
+        .filter(|s| !s.is_empty())
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    Err(AclError::Call {
+        call,
+        code,
+        msg: codes::message(code),
+        recent,
+    })
 }
 
 /// A memory range queued work reads or writes.
@@ -65,12 +82,20 @@ pub struct Access {
 impl Access {
     /// A read of `len` bytes at `ptr`.
     pub fn read(ptr: DevPtr, len: usize) -> Self {
-        Access { ptr, len, write: false }
+        Access {
+            ptr,
+            len,
+            write: false,
+        }
     }
 
     /// A write of `len` bytes at `ptr`.
     pub fn write(ptr: DevPtr, len: usize) -> Self {
-        Access { ptr, len, write: true }
+        Access {
+            ptr,
+            len,
+            write: true,
+        }
     }
 
     /// True when the two ranges overlap and at least one writes.
@@ -105,16 +130,38 @@ pub trait Acl: Send + Sync {
     ///
     /// # Safety
     /// Host addresses must be valid for `count` bytes in the direction `kind` says.
-    unsafe fn memcpy(&self, dst: usize, dst_max: usize, src: usize, count: usize, kind: i32) -> Result<(), AclError>;
+    unsafe fn memcpy(
+        &self,
+        dst: usize,
+        dst_max: usize,
+        src: usize,
+        count: usize,
+        kind: i32,
+    ) -> Result<(), AclError>;
     /// `aclrtMemcpyAsync` on `stream`.
     ///
     /// # Safety
     /// As for [`Acl::memcpy`]; host memory must stay valid until the stream is synchronised.
-    unsafe fn memcpy_async(&self, dst: usize, dst_max: usize, src: usize, count: usize, kind: i32, stream: Handle) -> Result<(), AclError>;
+    unsafe fn memcpy_async(
+        &self,
+        dst: usize,
+        dst_max: usize,
+        src: usize,
+        count: usize,
+        kind: i32,
+        stream: Handle,
+    ) -> Result<(), AclError>;
     /// `aclrtMemset` (blocking).
     fn memset(&self, ptr: DevPtr, max: usize, value: i32, count: usize) -> Result<(), AclError>;
     /// `aclrtMemsetAsync` on `stream`.
-    fn memset_async(&self, ptr: DevPtr, max: usize, value: i32, count: usize, stream: Handle) -> Result<(), AclError>;
+    fn memset_async(
+        &self,
+        ptr: DevPtr,
+        max: usize,
+        value: i32,
+        count: usize,
+        stream: Handle,
+    ) -> Result<(), AclError>;
     /// `aclrtSynchronizeStream`.
     fn sync_stream(&self, stream: Handle) -> Result<(), AclError>;
     /// `aclrtSynchronizeDevice` (the current device).
@@ -131,7 +178,13 @@ pub trait Acl: Send + Sync {
     /// device memory it reads and writes. The real library runs `work` at once (the
     /// wrapper itself enqueues on the device); the emulation runs it at the next
     /// synchronisation of the stream.
-    fn launch(&self, stream: Handle, access: &[Access], label: &str, work: Work) -> Result<(), AclError>;
+    fn launch(
+        &self,
+        stream: Handle,
+        access: &[Access],
+        label: &str,
+        work: Work,
+    ) -> Result<(), AclError>;
     /// Hazards seen so far (the emulation only): queued work of one stream touching
     /// memory another stream's pending work writes, or the host doing so.
     fn hazards(&self) -> Vec<String> {

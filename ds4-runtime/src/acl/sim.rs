@@ -59,8 +59,17 @@ fn sim(msg: String) -> AclError {
 impl SimAcl {
     /// `devices` emulated devices of `capacity` bytes each.
     pub fn new(devices: usize, capacity: u64) -> Self {
-        let st = State { live: vec![0; devices], peak: vec![0; devices], next: 1, ..State::default() };
-        SimAcl { devices, capacity, st: Mutex::new(st) }
+        let st = State {
+            live: vec![0; devices],
+            peak: vec![0; devices],
+            next: 1,
+            ..State::default()
+        };
+        SimAcl {
+            devices,
+            capacity,
+            st: Mutex::new(st),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -81,11 +90,18 @@ impl SimAcl {
     }
 
     fn device_range(st: &State, ptr: usize, len: usize, what: &str) -> Result<i32, AclError> {
-        Self::owner(st, ptr, len).ok_or_else(|| sim(format!("{what}: {len} bytes at {ptr:#x} are not inside one device allocation")))
+        Self::owner(st, ptr, len).ok_or_else(|| {
+            sim(format!(
+                "{what}: {len} bytes at {ptr:#x} are not inside one device allocation"
+            ))
+        })
     }
 
     fn stream_dev(st: &State, stream: Handle) -> Result<i32, AclError> {
-        let s = st.streams.get(&stream).ok_or_else(|| sim(format!("unknown stream {stream}")))?;
+        let s = st
+            .streams
+            .get(&stream)
+            .ok_or_else(|| sim(format!("unknown stream {stream}")))?;
         let cur = Self::current(st)?;
         if cur != s.dev {
             return Err(sim(format!(
@@ -121,10 +137,21 @@ impl SimAcl {
         st.hazards.extend(found);
     }
 
-    fn enqueue(&self, stream: Handle, acc: Vec<Access>, label: String, work: Work) -> Result<(), AclError> {
+    fn enqueue(
+        &self,
+        stream: Handle,
+        acc: Vec<Access>,
+        label: String,
+        work: Work,
+    ) -> Result<(), AclError> {
         let mut st = self.lock();
         let dev = Self::stream_dev(&st, stream)?;
-        Self::check_hazards(&mut st, Some(stream), &acc, &format!("'{label}' queued on device {dev}"));
+        Self::check_hazards(
+            &mut st,
+            Some(stream),
+            &acc,
+            &format!("'{label}' queued on device {dev}"),
+        );
         if let Some(s) = st.streams.get_mut(&stream) {
             s.queue.push((acc, label, work));
         }
@@ -148,7 +175,13 @@ impl SimAcl {
         }
     }
 
-    fn copy_accesses(st: &State, dst: usize, src: usize, count: usize, k: i32) -> Result<Vec<Access>, AclError> {
+    fn copy_accesses(
+        st: &State,
+        dst: usize,
+        src: usize,
+        count: usize,
+        k: i32,
+    ) -> Result<Vec<Access>, AclError> {
         let mut acc = Vec::new();
         match k {
             kind::HOST_TO_DEVICE => {
@@ -184,10 +217,14 @@ impl Acl for SimAcl {
     fn set_device(&self, dev: i32) -> Result<(), AclError> {
         let mut st = self.lock();
         if !st.inited {
-            return Err(sim("aclrtSetDevice before aclInit (ACL_ERROR_UNINITIALIZE)".into()));
+            return Err(sim(
+                "aclrtSetDevice before aclInit (ACL_ERROR_UNINITIALIZE)".into(),
+            ));
         }
         if dev < 0 || dev as usize >= self.devices {
-            return Err(sim(format!("no device {dev} (ACL_ERROR_RT_INVALID_DEVICEID)")));
+            return Err(sim(format!(
+                "no device {dev} (ACL_ERROR_RT_INVALID_DEVICEID)"
+            )));
         }
         st.current.insert(std::thread::current().id(), dev);
         Ok(())
@@ -204,7 +241,10 @@ impl Acl for SimAcl {
 
     fn set_current_context(&self, ctx: Handle) -> Result<(), AclError> {
         let mut st = self.lock();
-        let dev = *st.contexts.get(&ctx).ok_or_else(|| sim(format!("unknown context {ctx}")))?;
+        let dev = *st
+            .contexts
+            .get(&ctx)
+            .ok_or_else(|| sim(format!("unknown context {ctx}")))?;
         st.current.insert(std::thread::current().id(), dev);
         Ok(())
     }
@@ -214,7 +254,13 @@ impl Acl for SimAcl {
         let dev = Self::current(&st)?;
         let h = st.next;
         st.next += 1;
-        st.streams.insert(h, Stream { dev, queue: Vec::new() });
+        st.streams.insert(
+            h,
+            Stream {
+                dev,
+                queue: Vec::new(),
+            },
+        );
         Ok(h)
     }
 
@@ -223,14 +269,23 @@ impl Acl for SimAcl {
         let dev = Self::current(&st)?;
         let d = dev as usize;
         if size == 0 {
-            return Err(sim("aclrtMalloc of 0 bytes (ACL_ERROR_INVALID_PARAM)".into()));
+            return Err(sim(
+                "aclrtMalloc of 0 bytes (ACL_ERROR_INVALID_PARAM)".into()
+            ));
         }
         if st.live[d] + size as u64 > self.capacity {
             return Err(sim(format!("device {dev} out of memory: {} live + {size} > {} (ACL_ERROR_RT_MEMORY_ALLOCATION)", st.live[d], self.capacity)));
         }
         let mem = vec![0u64; size.div_ceil(8)].into_boxed_slice();
         let ptr = mem.as_ptr() as usize;
-        st.allocs.insert(ptr, Alloc { dev, len: size, _mem: mem });
+        st.allocs.insert(
+            ptr,
+            Alloc {
+                dev,
+                len: size,
+                _mem: mem,
+            },
+        );
         st.live[d] += size as u64;
         st.peak[d] = st.peak[d].max(st.live[d]);
         Ok(ptr)
@@ -238,7 +293,9 @@ impl Acl for SimAcl {
 
     fn free(&self, ptr: DevPtr) -> Result<(), AclError> {
         let mut st = self.lock();
-        let Some(a) = st.allocs.get(&ptr) else { return Err(sim(format!("aclrtFree of unknown address {ptr:#x}"))) };
+        let Some(a) = st.allocs.get(&ptr) else {
+            return Err(sim(format!("aclrtFree of unknown address {ptr:#x}")));
+        };
         let acc = [Access::write(ptr, a.len)];
         let dev = a.dev as usize;
         Self::check_hazards(&mut st, None, &acc, "aclrtFree");
@@ -248,9 +305,18 @@ impl Acl for SimAcl {
         Ok(())
     }
 
-    unsafe fn memcpy(&self, dst: usize, dst_max: usize, src: usize, count: usize, k: i32) -> Result<(), AclError> {
+    unsafe fn memcpy(
+        &self,
+        dst: usize,
+        dst_max: usize,
+        src: usize,
+        count: usize,
+        k: i32,
+    ) -> Result<(), AclError> {
         if count > dst_max {
-            return Err(sim(format!("aclrtMemcpy of {count} bytes into {dst_max} (ACL_ERROR_INVALID_PARAM)")));
+            return Err(sim(format!(
+                "aclrtMemcpy of {count} bytes into {dst_max} (ACL_ERROR_INVALID_PARAM)"
+            )));
         }
         {
             let mut st = self.lock();
@@ -265,9 +331,19 @@ impl Acl for SimAcl {
         Ok(())
     }
 
-    unsafe fn memcpy_async(&self, dst: usize, dst_max: usize, src: usize, count: usize, k: i32, stream: Handle) -> Result<(), AclError> {
+    unsafe fn memcpy_async(
+        &self,
+        dst: usize,
+        dst_max: usize,
+        src: usize,
+        count: usize,
+        k: i32,
+        stream: Handle,
+    ) -> Result<(), AclError> {
         if count > dst_max {
-            return Err(sim(format!("aclrtMemcpyAsync of {count} bytes into {dst_max} (ACL_ERROR_INVALID_PARAM)")));
+            return Err(sim(format!(
+                "aclrtMemcpyAsync of {count} bytes into {dst_max} (ACL_ERROR_INVALID_PARAM)"
+            )));
         }
         let acc = {
             let st = self.lock();
@@ -293,13 +369,25 @@ impl Acl for SimAcl {
             return Err(sim(format!("aclrtMemset of {count} bytes into {max}")));
         }
         Self::device_range(&st, ptr, count, "aclrtMemset")?;
-        Self::check_hazards(&mut st, None, &[Access::write(ptr, count)], "host aclrtMemset");
+        Self::check_hazards(
+            &mut st,
+            None,
+            &[Access::write(ptr, count)],
+            "host aclrtMemset",
+        );
         // SAFETY: the range lies inside a live allocation.
         unsafe { std::ptr::write_bytes(ptr as *mut u8, value as u8, count) };
         Ok(())
     }
 
-    fn memset_async(&self, ptr: DevPtr, max: usize, value: i32, count: usize, stream: Handle) -> Result<(), AclError> {
+    fn memset_async(
+        &self,
+        ptr: DevPtr,
+        max: usize,
+        value: i32,
+        count: usize,
+        stream: Handle,
+    ) -> Result<(), AclError> {
         {
             let st = self.lock();
             if count > max {
@@ -308,8 +396,15 @@ impl Acl for SimAcl {
             Self::device_range(&st, ptr, count, "aclrtMemsetAsync")?;
         }
         // SAFETY: the range lies inside a live allocation, kept alive while pending.
-        let work: Work = Box::new(move |_s| unsafe { std::ptr::write_bytes(ptr as *mut u8, value as u8, count) });
-        self.enqueue(stream, vec![Access::write(ptr, count)], format!("aclrtMemsetAsync {count} bytes"), work)
+        let work: Work = Box::new(move |_s| unsafe {
+            std::ptr::write_bytes(ptr as *mut u8, value as u8, count)
+        });
+        self.enqueue(
+            stream,
+            vec![Access::write(ptr, count)],
+            format!("aclrtMemsetAsync {count} bytes"),
+            work,
+        )
     }
 
     fn sync_stream(&self, stream: Handle) -> Result<(), AclError> {
@@ -322,7 +417,11 @@ impl Acl for SimAcl {
         let hs: Vec<Handle> = {
             let st = self.lock();
             let dev = Self::current(&st)?;
-            st.streams.iter().filter(|(_, s)| s.dev == dev).map(|(h, _)| *h).collect()
+            st.streams
+                .iter()
+                .filter(|(_, s)| s.dev == dev)
+                .map(|(h, _)| *h)
+                .collect()
         };
         self.run_queue(&hs);
         Ok(())
@@ -331,7 +430,10 @@ impl Acl for SimAcl {
     fn mem_info(&self) -> Result<(usize, usize), AclError> {
         let st = self.lock();
         let dev = Self::current(&st)? as usize;
-        Ok(((self.capacity - st.live[dev]) as usize, self.capacity as usize))
+        Ok((
+            (self.capacity - st.live[dev]) as usize,
+            self.capacity as usize,
+        ))
     }
 
     fn destroy_stream(&self, stream: Handle) -> Result<(), AclError> {
@@ -349,15 +451,30 @@ impl Acl for SimAcl {
         Ok(())
     }
 
-    fn launch(&self, stream: Handle, access: &[Access], label: &str, work: Work) -> Result<(), AclError> {
+    fn launch(
+        &self,
+        stream: Handle,
+        access: &[Access],
+        label: &str,
+        work: Work,
+    ) -> Result<(), AclError> {
         {
             let st = self.lock();
             let dev = Self::stream_dev(&st, stream)?;
             for a in access {
                 match Self::owner(&st, a.ptr, a.len) {
                     Some(d) if d == dev => {}
-                    Some(d) => return Err(sim(format!("kernel {label} on device {dev} touches memory of device {d}"))),
-                    None => return Err(sim(format!("kernel {label}: {} bytes at {:#x} outside every allocation", a.len, a.ptr))),
+                    Some(d) => {
+                        return Err(sim(format!(
+                            "kernel {label} on device {dev} touches memory of device {d}"
+                        )))
+                    }
+                    None => {
+                        return Err(sim(format!(
+                            "kernel {label}: {} bytes at {:#x} outside every allocation",
+                            a.len, a.ptr
+                        )))
+                    }
                 }
             }
         }

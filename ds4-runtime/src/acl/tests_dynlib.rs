@@ -23,7 +23,12 @@ fn stub(dir: &Path, skip: Option<&str>, ret: i32) -> PathBuf {
     std::fs::write(&src, c).expect("write stub source");
     let lib = dir.join("libascendcl.so");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let st = Command::new(cc).args(["-shared", "-fPIC", "-o"]).arg(&lib).arg(&src).status().expect("run cc");
+    let st = Command::new(cc)
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status()
+        .expect("run cc");
     assert!(st.success(), "cc failed to build the stub library");
     lib
 }
@@ -34,12 +39,19 @@ fn tmp(name: &str) -> PathBuf {
 
 #[test]
 fn acl_stub_missing_a_symbol_is_named() {
-    for skip in ["aclrtMemcpyAsync", "aclrtStreamWaitEvent", "aclGetRecentErrMsg"] {
+    for skip in [
+        "aclrtMemcpyAsync",
+        "aclrtStreamWaitEvent",
+        "aclGetRecentErrMsg",
+    ] {
         let lib = stub(&tmp(skip), Some(skip), 0);
         match AclLib::open(&lib) {
             Err(e @ AclError::MissingSymbol { .. }) => {
                 let msg = e.to_string();
-                assert!(msg.contains(skip) && msg.contains("libascendcl.so"), "message: {msg}");
+                assert!(
+                    msg.contains(skip) && msg.contains("libascendcl.so"),
+                    "message: {msg}"
+                );
                 assert_eq!(msg.lines().count(), 1);
             }
             Err(e) => panic!("wrong error for a stub without {skip}: {e}"),
@@ -55,5 +67,10 @@ fn acl_stub_complete_loads_and_reports_errors() {
     assert_eq!(ok.device_count().expect("count"), 0);
     let bad = AclLib::open(&stub(&tmp("bad"), None, 507_013)).expect("complete stub loads");
     let e = bad.set_device(0).expect_err("stub fails").to_string();
-    assert!(e.contains("aclrtSetDevice") && e.contains("ACL_ERROR_RT_SYS_DMA") && e.contains("stub says no"), "{e}");
+    assert!(
+        e.contains("aclrtSetDevice")
+            && e.contains("ACL_ERROR_RT_SYS_DMA")
+            && e.contains("stub says no"),
+        "{e}"
+    );
 }

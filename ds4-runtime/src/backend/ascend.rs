@@ -14,8 +14,8 @@
 //! which synchronise the tapped device first. Logits are read after the final
 //! synchronisation. Memory is freed only when the session ends, after syncing.
 
-use super::launch::{resolve, Resolver};
 use super::ktable::KernelTable;
+use super::launch::{resolve, Resolver};
 use super::upload;
 use crate::acl::codes::memcpy_kind;
 use crate::acl::{Acl, DevPtr, Handle};
@@ -87,10 +87,13 @@ impl<'m> AscendSession<'m> {
         let n = plans.devices as usize;
         let have = acl.device_count().map_err(acl_err)? as usize;
         if have < n {
-            return Err(SessionError::Kernel(format!("the plan needs {n} Ascend devices, {have} are visible")));
+            return Err(SessionError::Kernel(format!(
+                "the plan needs {n} Ascend devices, {have} are visible"
+            )));
         }
         let bound = model.bind(plans)?;
-        let items = upload::upload_items(plans, &model.file, &bound).map_err(SessionError::Kernel)?;
+        let items =
+            upload::upload_items(plans, &model.file, &bound).map_err(SessionError::Kernel)?;
         let mut devs = Vec::with_capacity(n);
         for d in 0..n {
             // The fork's order (ASCEND.md §2.1): set the device, then its explicit context.
@@ -98,21 +101,38 @@ impl<'m> AscendSession<'m> {
             let c = acl.create_context(d as i32).map_err(acl_err)?;
             acl.set_current_context(c).map_err(acl_err)?;
             let s = acl.create_stream().map_err(acl_err)?;
-            devs.push(Device { ctx: c, stream: s, arena: 0, tokens: 0 });
+            devs.push(Device {
+                ctx: c,
+                stream: s,
+                arena: 0,
+                tokens: 0,
+            });
         }
         let ctxs: Vec<Handle> = devs.iter().map(|d| d.ctx).collect();
-        let upload::Uploaded { ptrs: weights, mut allocs } =
-            upload::upload(&*acl, &ctxs, &model.file, plans.weights.len(), &items, opts.progress).map_err(SessionError::Kernel)?;
+        let upload::Uploaded {
+            ptrs: weights,
+            mut allocs,
+        } = upload::upload(
+            &*acl,
+            &ctxs,
+            &model.file,
+            plans.weights.len(),
+            &items,
+            opts.progress,
+        )
+        .map_err(SessionError::Kernel)?;
 
         // State slots, initialised on the host and copied in.
         let mut states = Vec::with_capacity(plans.states.len());
         for slot in plans.states {
-            let init = SessionState::new(std::slice::from_ref(slot), ctx).map_err(SessionError::Kernel)?;
+            let init =
+                SessionState::new(std::slice::from_ref(slot), ctx).map_err(SessionError::Kernel)?;
             let (rows, data) = (init.rows[0], &init.bufs[0]);
             let bytes = data.len() * 4;
             let mut p = 0;
             if bytes > 0 {
-                acl.set_current_context(devs[slot.device as usize].ctx).map_err(acl_err)?;
+                acl.set_current_context(devs[slot.device as usize].ctx)
+                    .map_err(acl_err)?;
                 p = acl.malloc(bytes).map_err(acl_err)?;
                 allocs.push((slot.device, p));
             }
@@ -135,7 +155,12 @@ impl<'m> AscendSession<'m> {
         for (d, dev) in devs.iter().enumerate() {
             acl.set_current_context(dev.ctx).map_err(acl_err)?;
             let (free, total) = acl.mem_info().map_err(acl_err)?;
-            tracing::info!(device = d, free_mib = free >> 20, total_mib = total >> 20, "device memory after setup");
+            tracing::info!(
+                device = d,
+                free_mib = free >> 20,
+                total_mib = total >> 20,
+                "device memory after setup"
+            );
         }
         let mut s = AscendSession {
             acl,
@@ -166,23 +191,45 @@ impl<'m> AscendSession<'m> {
             if bytes == 0 {
                 continue;
             }
-            let init = SessionState::new(std::slice::from_ref(slot), self.ctx).map_err(SessionError::Kernel)?;
-            self.acl.set_current_context(self.devs[slot.device as usize].ctx).map_err(acl_err)?;
-            // SAFETY: host buffer of `bytes` bytes; device slot of the same size.
-            unsafe { self.acl.memcpy(p, bytes, init.bufs[0].as_ptr() as usize, bytes, memcpy_kind::HOST_TO_DEVICE) }
+            let init = SessionState::new(std::slice::from_ref(slot), self.ctx)
+                .map_err(SessionError::Kernel)?;
+            self.acl
+                .set_current_context(self.devs[slot.device as usize].ctx)
                 .map_err(acl_err)?;
+            // SAFETY: host buffer of `bytes` bytes; device slot of the same size.
+            unsafe {
+                self.acl.memcpy(
+                    p,
+                    bytes,
+                    init.bufs[0].as_ptr() as usize,
+                    bytes,
+                    memcpy_kind::HOST_TO_DEVICE,
+                )
+            }
+            .map_err(acl_err)?;
         }
         Ok(())
     }
 
     /// (live, peak) bytes of each device as the ACL layer counts them (emulation only).
     pub fn mem_counters(&self) -> Vec<Option<(u64, u64)>> {
-        (0..self.devs.len()).map(|d| self.acl.mem_counters(d as i32)).collect()
+        (0..self.devs.len())
+            .map(|d| self.acl.mem_counters(d as i32))
+            .collect()
     }
 
     /// Bytes of the token buffers (4 · chunk on each device that reads `@tokens`).
     pub fn token_buffer_bytes(&self) -> Vec<u64> {
-        self.devs.iter().map(|d| if d.tokens != 0 { (self.plans.profile.chunk * 4) as u64 } else { 0 }).collect()
+        self.devs
+            .iter()
+            .map(|d| {
+                if d.tokens != 0 {
+                    (self.plans.profile.chunk * 4) as u64
+                } else {
+                    0
+                }
+            })
+            .collect()
     }
 
     /// Hazards the ACL layer saw (emulation only).
@@ -204,8 +251,16 @@ impl<'m> AscendSession<'m> {
                 self.acl.set_current_context(dev.ctx).map_err(acl_err)?;
                 let n = ids.len() * 4;
                 // SAFETY: `ids` holds n bytes; the token buffer holds chunk · 4 >= n.
-                unsafe { self.acl.memcpy(dev.tokens, self.plans.profile.chunk * 4, ids.as_ptr() as usize, n, memcpy_kind::HOST_TO_DEVICE) }
-                    .map_err(acl_err)?;
+                unsafe {
+                    self.acl.memcpy(
+                        dev.tokens,
+                        self.plans.profile.chunk * 4,
+                        ids.as_ptr() as usize,
+                        n,
+                        memcpy_kind::HOST_TO_DEVICE,
+                    )
+                }
+                .map_err(acl_err)?;
             }
         }
         let arenas: Vec<DevPtr> = self.devs.iter().map(|d| d.arena).collect();
@@ -235,8 +290,16 @@ impl<'m> AscendSession<'m> {
             let n = self.logits.len().min(b.width) * 4;
             self.acl.set_current_context(dev.ctx).map_err(acl_err)?;
             // SAFETY: the logits row lies in the arena; the host buffer holds n bytes.
-            unsafe { self.acl.memcpy(self.logits.as_mut_ptr() as usize, n, dev.arena + b.offset, n, memcpy_kind::DEVICE_TO_HOST) }
-                .map_err(acl_err)?;
+            unsafe {
+                self.acl.memcpy(
+                    self.logits.as_mut_ptr() as usize,
+                    n,
+                    dev.arena + b.offset,
+                    n,
+                    memcpy_kind::DEVICE_TO_HOST,
+                )
+            }
+            .map_err(acl_err)?;
         }
         Ok(())
     }
@@ -277,7 +340,11 @@ impl Drop for AscendSession<'_> {
             let _ = self.sync_dev(d);
         }
         for &(d, p) in &self.allocs {
-            if self.acl.set_current_context(self.devs[d as usize].ctx).is_ok() {
+            if self
+                .acl
+                .set_current_context(self.devs[d as usize].ctx)
+                .is_ok()
+            {
                 let _ = self.acl.free(p);
             }
         }
@@ -346,7 +413,9 @@ impl Executor for AscendExecutor<'_, '_> {
             Ok(x) => x,
             Err(e) => return self.fail(format!("kernel {} failed: {e}", l.kernel.op_name())),
         };
-        let Some(stream) = self.enter(l.device) else { return };
+        let Some(stream) = self.enter(l.device) else {
+            return;
+        };
         if let Err(e) = self.s.acl.launch(stream, &acc, l.kernel.op_name(), work) {
             self.fail(e.to_string());
         }
@@ -359,13 +428,24 @@ impl Executor for AscendExecutor<'_, '_> {
         let rows = if one_row { 1 } else { self.n_tokens };
         let n = src.row_bytes * rows;
         if src.dev == dst.dev || dst.row_bytes != src.row_bytes {
-            return self.fail(format!("plan copy {src:?} -> {dst:?} is not a cross-device copy of equal rows"));
+            return self.fail(format!(
+                "plan copy {src:?} -> {dst:?} is not a cross-device copy of equal rows"
+            ));
         }
-        let (sp, dp) = (self.arenas[src.dev as usize] + src.offset, self.arenas[dst.dev as usize] + dst.offset);
-        let Some(stream) = self.enter(dst.dev) else { return };
+        let (sp, dp) = (
+            self.arenas[src.dev as usize] + src.offset,
+            self.arenas[dst.dev as usize] + dst.offset,
+        );
+        let Some(stream) = self.enter(dst.dev) else {
+            return;
+        };
         // SAFETY: both ranges lie in the devices' arenas (plan invariant, checked by
         // the emulation); the copy runs on the destination stream.
-        let r = unsafe { self.s.acl.memcpy_async(dp, n, sp, n, memcpy_kind::DEVICE_TO_DEVICE, stream) };
+        let r = unsafe {
+            self.s
+                .acl
+                .memcpy_async(dp, n, sp, n, memcpy_kind::DEVICE_TO_DEVICE, stream)
+        };
         // The plan synchronises the destination right after (schedule pass).
         if let Err(e) = r {
             self.fail(e.to_string());
@@ -395,7 +475,15 @@ impl Executor for AscendExecutor<'_, '_> {
         let n = host.len() * 4;
         let src = self.arenas[tap.buf.dev as usize] + tap.buf.offset;
         // SAFETY: the tapped rows lie in the arena; the host buffer holds n bytes.
-        if let Err(e) = unsafe { self.s.acl.memcpy(host.as_mut_ptr() as usize, n, src, n, memcpy_kind::DEVICE_TO_HOST) } {
+        if let Err(e) = unsafe {
+            self.s.acl.memcpy(
+                host.as_mut_ptr() as usize,
+                n,
+                src,
+                n,
+                memcpy_kind::DEVICE_TO_HOST,
+            )
+        } {
             return self.fail(e.to_string());
         }
         let pos0 = self.s.pos;
@@ -442,7 +530,10 @@ impl AscendSession<'_> {
     fn check_room(&self, n: usize) -> Result<(), SessionError> {
         let need = self.pos + n;
         if need > self.ctx {
-            return Err(SessionError::ContextFull { need, ctx: self.ctx });
+            return Err(SessionError::ContextFull {
+                need,
+                ctx: self.ctx,
+            });
         }
         Ok(())
     }

@@ -34,12 +34,21 @@ impl Region {
 /// Address and byte length of argument `i` (weights: the slot's bytes).
 fn region(a: &mut A<'_, '_>, i: usize, write: bool) -> R<(usize, usize)> {
     if let Arg::Weight(w) = *a.arg(i)? {
-        let len = a.r.plans.weights.get(w as usize).ok_or("bad weight slot")?.bytes as usize;
+        let len =
+            a.r.plans
+                .weights
+                .get(w as usize)
+                .ok_or("bad weight slot")?
+                .bytes as usize;
         return Ok((a.wreq(i)?, len));
     }
     let before = a.acc.len();
     let p = a.p(i, write)?;
-    let len = if a.acc.len() > before { a.acc[a.acc.len() - 1].len } else { 0 };
+    let len = if a.acc.len() > before {
+        a.acc[a.acc.len() - 1].len
+    } else {
+        0
+    };
     Ok((p, len))
 }
 
@@ -54,14 +63,27 @@ pub(super) fn host_op(a: &mut A<'_, '_>) -> R<Work> {
     let l = a.l;
     match l.kernel {
         Kernel::CompressorUpdate => {
-            let (ratio, hd, n_rot) = (a.int("ratio")? as usize, a.int("head_dim")? as usize, a.int("n_rot")? as usize);
-            let (post, n_quant, eps) = (a.int("post")?, a.int("n_quant")? as usize, a.float("eps")?);
+            let (ratio, hd, n_rot) = (
+                a.int("ratio")? as usize,
+                a.int("head_dim")? as usize,
+                a.int("n_rot")? as usize,
+            );
+            let (post, n_quant, eps) =
+                (a.int("post")?, a.int("n_quant")? as usize, a.float("eps")?);
             let (kv, sc) = (f32_region(a, 0, false)?, f32_region(a, 1, false)?);
             let (ape, ape_len) = region(a, 2, false)?;
             let norm = f32_region(a, 3, false)?;
-            let (skv, ssc, comp) = (f32_region(a, 4, true)?, f32_region(a, 5, true)?, f32_region(a, 6, true)?);
+            let (skv, ssc, comp) = (
+                f32_region(a, 4, true)?,
+                f32_region(a, 5, true)?,
+                f32_region(a, 6, true)?,
+            );
             let table = f32_region(a, 7, false)?;
-            let row_post = if post == 0 { cpu::compressor::RowPost::Fp8 { n_quant } } else { cpu::compressor::RowPost::Qat };
+            let row_post = if post == 0 {
+                cpu::compressor::RowPost::Fp8 { n_quant }
+            } else {
+                cpu::compressor::RowPost::Qat
+            };
             Ok(Box::new(move |_s| {
                 // SAFETY: regions are live device (host) allocations sized by the plan; this
                 // work runs alone (streams run one item at a time) and the emulation checks
@@ -73,10 +95,24 @@ pub(super) fn host_op(a: &mut A<'_, '_>) -> R<Work> {
                     let (skv, ssc, comp) = (skv.f32s_mut(), ssc.f32s_mut(), comp.f32s_mut());
                     let w = kv.len() / rows.max(1);
                     for t in 0..rows {
-                        let st = cpu::compressor::CompressorState { kv: &mut *skv, score: &mut *ssc };
+                        let st = cpu::compressor::CompressorState {
+                            kv: &mut *skv,
+                            score: &mut *ssc,
+                        };
                         cpu::compressor::compressor_update(
-                            &kv[t * w..(t + 1) * w], &sc[t * w..(t + 1) * w], ape, norm, st, comp, table,
-                            ratio, hd, n_rot, row_post, pos0 + t, eps,
+                            &kv[t * w..(t + 1) * w],
+                            &sc[t * w..(t + 1) * w],
+                            ape,
+                            norm,
+                            st,
+                            comp,
+                            table,
+                            ratio,
+                            hd,
+                            n_rot,
+                            row_post,
+                            pos0 + t,
+                            eps,
                         );
                     }
                 }
@@ -85,17 +121,32 @@ pub(super) fn host_op(a: &mut A<'_, '_>) -> R<Work> {
         Kernel::IndexerTopk => {
             let (heads, hd) = (a.int("heads")? as usize, a.int("head_dim")? as usize);
             let (top_k, ratio) = (a.int("top_k")? as usize, a.int("ratio")? as usize);
-            let (q, wts, idx) = (f32_region(a, 0, false)?, f32_region(a, 1, false)?, f32_region(a, 2, false)?);
+            let (q, wts, idx) = (
+                f32_region(a, 0, false)?,
+                f32_region(a, 1, false)?,
+                f32_region(a, 2, false)?,
+            );
             let sel = f32_region(a, 4, true)?;
             Ok(Box::new(move |_s| {
                 // SAFETY: as for the compressor; `sel` holds i32 values of the same size.
                 unsafe {
                     let (q, wts, idx) = (q.f32s(), wts.f32s(), idx.f32s());
                     let sel = std::slice::from_raw_parts_mut(sel.0 as *mut i32, sel.1);
-                    let (qw, ww, sw) = (q.len() / rows.max(1), wts.len() / rows.max(1), sel.len() / rows.max(1));
+                    let (qw, ww, sw) = (
+                        q.len() / rows.max(1),
+                        wts.len() / rows.max(1),
+                        sel.len() / rows.max(1),
+                    );
                     for t in 0..rows {
                         cpu::indexer::indexer_topk(
-                            &q[t * qw..(t + 1) * qw], &wts[t * ww..(t + 1) * ww], idx, heads, hd, top_k, ratio, pos0 + t,
+                            &q[t * qw..(t + 1) * qw],
+                            &wts[t * ww..(t + 1) * ww],
+                            idx,
+                            heads,
+                            hd,
+                            top_k,
+                            ratio,
+                            pos0 + t,
                             &mut sel[t * sw..(t + 1) * sw],
                         );
                     }
@@ -105,11 +156,19 @@ pub(super) fn host_op(a: &mut A<'_, '_>) -> R<Work> {
         Kernel::Attention => {
             let (heads, hd) = (a.int("heads")? as usize, a.int("head_dim")? as usize);
             let (window, ratio) = (a.int("window")? as usize, a.int("ratio")? as usize);
-            let (q, sinks, raw) = (f32_region(a, 0, false)?, f32_region(a, 1, false)?, f32_region(a, 2, false)?);
+            let (q, sinks, raw) = (
+                f32_region(a, 0, false)?,
+                f32_region(a, 1, false)?,
+                f32_region(a, 2, false)?,
+            );
             let raw_cap = a.state_rows(2)? as usize;
             let (comp, sel, out_i) = match ratio {
                 0 => (None, None, 4),
-                4 => (Some(f32_region(a, 3, false)?), Some(f32_region(a, 4, false)?), 6),
+                4 => (
+                    Some(f32_region(a, 3, false)?),
+                    Some(f32_region(a, 4, false)?),
+                    6,
+                ),
                 _ => (Some(f32_region(a, 3, false)?), None, 5),
             };
             let out = f32_region(a, out_i, true)?;
@@ -124,7 +183,17 @@ pub(super) fn host_op(a: &mut A<'_, '_>) -> R<Work> {
                     for t in 0..rows {
                         let sel_row = sel.map(|s| &s[t * top_k..(t + 1) * top_k]);
                         cpu::attention::attention(
-                            &q[t * w..(t + 1) * w], sinks, raw, raw_cap, window, comp, ratio, sel_row, heads, hd, pos0 + t,
+                            &q[t * w..(t + 1) * w],
+                            sinks,
+                            raw,
+                            raw_cap,
+                            window,
+                            comp,
+                            ratio,
+                            sel_row,
+                            heads,
+                            hd,
+                            pos0 + t,
                             &mut out[t * w..(t + 1) * w],
                         );
                     }

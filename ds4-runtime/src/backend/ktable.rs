@@ -46,36 +46,96 @@ macro_rules! paste_fields {
 }
 
 macro_rules! paste_one {
-    ($k:ident, embed) => { $k::aclrtlaunch_embed };
-    ($k:ident, hc_expand) => { $k::aclrtlaunch_hc_expand };
-    ($k:ident, take_last) => { $k::aclrtlaunch_take_last };
-    ($k:ident, add) => { $k::aclrtlaunch_add };
-    ($k:ident, swiglu) => { $k::aclrtlaunch_swiglu };
-    ($k:ident, moe_swiglu) => { $k::aclrtlaunch_moe_swiglu };
-    ($k:ident, matvec_f16) => { $k::aclrtlaunch_matvec_f16 };
-    ($k:ident, matvec_q8_0) => { $k::aclrtlaunch_matvec_q8_0 };
-    ($k:ident, matvec_q8_0_grouped) => { $k::aclrtlaunch_matvec_q8_0_grouped };
-    ($k:ident, quantize_q8_0) => { $k::aclrtlaunch_quantize_q8_0 };
-    ($k:ident, quantize_q8_k) => { $k::aclrtlaunch_quantize_q8_k };
-    ($k:ident, hc_split) => { $k::aclrtlaunch_hc_split };
-    ($k:ident, hc_weighted_sum) => { $k::aclrtlaunch_hc_weighted_sum };
-    ($k:ident, hc_post) => { $k::aclrtlaunch_hc_post };
-    ($k:ident, hc_head_weights) => { $k::aclrtlaunch_hc_head_weights };
-    ($k:ident, router_probs) => { $k::aclrtlaunch_router_probs };
-    ($k:ident, router_topk) => { $k::aclrtlaunch_router_topk };
-    ($k:ident, router_hash) => { $k::aclrtlaunch_router_hash };
-    ($k:ident, moe_gate_up) => { $k::aclrtlaunch_moe_gate_up };
-    ($k:ident, moe_down) => { $k::aclrtlaunch_moe_down };
-    ($k:ident, rope) => { $k::aclrtlaunch_rope };
-    ($k:ident, fp8_kv) => { $k::aclrtlaunch_fp8_kv };
-    ($k:ident, indexer_qat) => { $k::aclrtlaunch_indexer_qat };
-    ($k:ident, kv_push_raw) => { $k::aclrtlaunch_kv_push_raw };
-    ($k:ident, rms_norm_plain) => { $k::aclrtlaunch_rms_norm_plain };
-    ($k:ident, rms_norm) => { $k::aclrtlaunch_rms_norm };
-    ($k:ident, head_rms_norm) => { $k::aclrtlaunch_head_rms_norm };
-    ($k:ident, attention) => { $k::aclrtlaunch_attention };
-    ($k:ident, indexer_topk) => { $k::aclrtlaunch_indexer_topk };
-    ($k:ident, compressor_update) => { $k::aclrtlaunch_compressor_update };
+    ($k:ident, embed) => {
+        $k::aclrtlaunch_embed
+    };
+    ($k:ident, hc_expand) => {
+        $k::aclrtlaunch_hc_expand
+    };
+    ($k:ident, take_last) => {
+        $k::aclrtlaunch_take_last
+    };
+    ($k:ident, add) => {
+        $k::aclrtlaunch_add
+    };
+    ($k:ident, swiglu) => {
+        $k::aclrtlaunch_swiglu
+    };
+    ($k:ident, moe_swiglu) => {
+        $k::aclrtlaunch_moe_swiglu
+    };
+    ($k:ident, matvec_f16) => {
+        $k::aclrtlaunch_matvec_f16
+    };
+    ($k:ident, matvec_q8_0) => {
+        $k::aclrtlaunch_matvec_q8_0
+    };
+    ($k:ident, matvec_q8_0_grouped) => {
+        $k::aclrtlaunch_matvec_q8_0_grouped
+    };
+    ($k:ident, quantize_q8_0) => {
+        $k::aclrtlaunch_quantize_q8_0
+    };
+    ($k:ident, quantize_q8_k) => {
+        $k::aclrtlaunch_quantize_q8_k
+    };
+    ($k:ident, hc_split) => {
+        $k::aclrtlaunch_hc_split
+    };
+    ($k:ident, hc_weighted_sum) => {
+        $k::aclrtlaunch_hc_weighted_sum
+    };
+    ($k:ident, hc_post) => {
+        $k::aclrtlaunch_hc_post
+    };
+    ($k:ident, hc_head_weights) => {
+        $k::aclrtlaunch_hc_head_weights
+    };
+    ($k:ident, router_probs) => {
+        $k::aclrtlaunch_router_probs
+    };
+    ($k:ident, router_topk) => {
+        $k::aclrtlaunch_router_topk
+    };
+    ($k:ident, router_hash) => {
+        $k::aclrtlaunch_router_hash
+    };
+    ($k:ident, moe_gate_up) => {
+        $k::aclrtlaunch_moe_gate_up
+    };
+    ($k:ident, moe_down) => {
+        $k::aclrtlaunch_moe_down
+    };
+    ($k:ident, rope) => {
+        $k::aclrtlaunch_rope
+    };
+    ($k:ident, fp8_kv) => {
+        $k::aclrtlaunch_fp8_kv
+    };
+    ($k:ident, indexer_qat) => {
+        $k::aclrtlaunch_indexer_qat
+    };
+    ($k:ident, kv_push_raw) => {
+        $k::aclrtlaunch_kv_push_raw
+    };
+    ($k:ident, rms_norm_plain) => {
+        $k::aclrtlaunch_rms_norm_plain
+    };
+    ($k:ident, rms_norm) => {
+        $k::aclrtlaunch_rms_norm
+    };
+    ($k:ident, head_rms_norm) => {
+        $k::aclrtlaunch_head_rms_norm
+    };
+    ($k:ident, attention) => {
+        $k::aclrtlaunch_attention
+    };
+    ($k:ident, indexer_topk) => {
+        $k::aclrtlaunch_indexer_topk
+    };
+    ($k:ident, compressor_update) => {
+        $k::aclrtlaunch_compressor_update
+    };
 }
 
 kernel_table! {
@@ -119,12 +179,16 @@ pub fn load_device_kernels() -> Result<(KernelTable, libloading::Library), Strin
     if let Some(p) = std::env::var_os("DS4_ASCEND_KERNELS") {
         cands.push(PathBuf::from(p));
     }
-    if let Some(d) = std::env::current_exe().ok().and_then(|e| e.parent().map(|p| p.to_owned())) {
+    if let Some(d) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|p| p.to_owned()))
+    {
         cands.push(d.join(name));
     }
     if let Some(c) = cands.iter().find(|c| c.exists()) {
         // SAFETY: the kernel library's initialisers register its device binaries.
-        let lib = unsafe { libloading::Library::new(c) }.map_err(|e| format!("cannot open {}: {e}", c.display()))?;
+        let lib = unsafe { libloading::Library::new(c) }
+            .map_err(|e| format!("cannot open {}: {e}", c.display()))?;
         let t = KernelTable::load(&lib, &c.display().to_string())?;
         return Ok((t, lib));
     }

@@ -11,7 +11,6 @@ pub mod launch;
 pub mod setup;
 pub mod upload;
 
-
 use crate::session::{Session, SessionError};
 use ascend::AscendSession;
 

@@ -29,10 +29,20 @@ pub struct AscendRuntime {
 pub fn visible_devices(devices: u8) -> (String, u8) {
     match std::env::var("DS4_ASCEND_VISIBLE_DEVICES") {
         Ok(v) if !v.trim().is_empty() => {
-            let n = v.split(',').filter(|s| !s.trim().is_empty()).count().clamp(1, 2) as u8;
+            let n = v
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .count()
+                .clamp(1, 2) as u8;
             (v, n)
         }
-        _ => ((0..devices).map(|d| d.to_string()).collect::<Vec<_>>().join(","), devices),
+        _ => (
+            (0..devices)
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            devices,
+        ),
     }
 }
 
@@ -43,7 +53,12 @@ pub fn open_real(visible: &str) -> Result<AscendRuntime, String> {
     let acl = AclLib::load().map_err(|e| e.to_string())?;
     let (kernels, lib) = ktable::load_device_kernels()?;
     acl.init().map_err(|e| e.to_string())?;
-    Ok(AscendRuntime { acl: Arc::new(acl), kernels, host_memory: false, lib: Some(Arc::new(lib)) })
+    Ok(AscendRuntime {
+        acl: Arc::new(acl),
+        kernels,
+        host_memory: false,
+        lib: Some(Arc::new(lib)),
+    })
 }
 
 /// Opens the emulation: two devices and the kernels compiled against the AscendC
@@ -51,5 +66,10 @@ pub fn open_real(visible: &str) -> Result<AscendRuntime, String> {
 pub fn open_sim() -> Result<AscendRuntime, String> {
     let acl = SimAcl::new(2, SIM_DEVICE_BYTES);
     acl.init().map_err(|e| e.to_string())?;
-    Ok(AscendRuntime { acl: Arc::new(acl), kernels: KernelTable::emulated(), host_memory: true, lib: None })
+    Ok(AscendRuntime {
+        acl: Arc::new(acl),
+        kernels: KernelTable::emulated(),
+        host_memory: true,
+        lib: None,
+    })
 }

@@ -30,17 +30,26 @@ pub struct UploadItem {
 
 /// The copies that place every bound weight slot of `plans` (slots of absent optional
 /// tensors are skipped).
-pub fn upload_items(plans: &PlanSet, file: &GgufFile, bound: &[Option<usize>]) -> Result<Vec<UploadItem>, String> {
+pub fn upload_items(
+    plans: &PlanSet,
+    file: &GgufFile,
+    bound: &[Option<usize>],
+) -> Result<Vec<UploadItem>, String> {
     let mut v = Vec::new();
     for (slot, w) in plans.weights.iter().enumerate() {
-        let Some(idx) = bound.get(slot).copied().flatten() else { continue };
+        let Some(idx) = bound.get(slot).copied().flatten() else {
+            continue;
+        };
         let info = file.tensors().get(idx).ok_or("bad tensor index")?;
         let full = info.n_bytes as usize;
         let (start, len, shift) = match w.experts {
             Some((e0, e1)) => {
                 let ne = *w.dims.last().ok_or("expert tensor without dims")? as usize;
                 if ne == 0 || !full.is_multiple_of(ne) {
-                    return Err(format!("{}: {full} bytes do not split into {ne} experts", w.gguf_name));
+                    return Err(format!(
+                        "{}: {full} bytes do not split into {ne} experts",
+                        w.gguf_name
+                    ));
                 }
                 let eb = full / ne;
                 (e0 as usize * eb, (e1 - e0) as usize * eb, e0 as usize * eb)
@@ -48,9 +57,19 @@ pub fn upload_items(plans: &PlanSet, file: &GgufFile, bound: &[Option<usize>]) -
             None => (0, full, 0),
         };
         if len as u64 != w.bytes {
-            return Err(format!("{}: the plan expects {} bytes on device {}, the file gives {len}", w.gguf_name, w.bytes, w.device));
+            return Err(format!(
+                "{}: the plan expects {} bytes on device {}, the file gives {len}",
+                w.gguf_name, w.bytes, w.device
+            ));
         }
-        v.push(UploadItem { slot, tensor: idx, device: w.device, start, len, base_shift: shift });
+        v.push(UploadItem {
+            slot,
+            tensor: idx,
+            device: w.device,
+            start,
+            len,
+            base_shift: shift,
+        });
     }
     Ok(v)
 }
@@ -92,8 +111,10 @@ pub fn upload(
     let bar = if progress {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
-            indicatif::ProgressStyle::with_template("uploading weights {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "uploading weights {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Some(b)
     } else {
@@ -121,7 +142,13 @@ pub fn upload(
                             // SAFETY: `data` is the mapped tensor range, `ptr` a fresh
                             // allocation of `it.len` bytes.
                             unsafe {
-                                acl.memcpy(ptr + off, it.len - off, data.as_ptr() as usize + off, n, memcpy_kind::HOST_TO_DEVICE)
+                                acl.memcpy(
+                                    ptr + off,
+                                    it.len - off,
+                                    data.as_ptr() as usize + off,
+                                    n,
+                                    memcpy_kind::HOST_TO_DEVICE,
+                                )
                             }
                             .map_err(|e| e.to_string())?;
                             let now = done.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
@@ -135,7 +162,13 @@ pub fn upload(
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("upload thread panicked".into()))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("upload thread panicked".into()))
+            })
+            .collect()
     });
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -146,10 +179,16 @@ pub fn upload(
     let mut per_dev = Vec::new();
     for (d, r) in results.into_iter().enumerate() {
         let (slots, bytes) = r?;
-        per_dev.push(format!("device {d}: {:.1} MiB", bytes as f64 / (1 << 20) as f64));
+        per_dev.push(format!(
+            "device {d}: {:.1} MiB",
+            bytes as f64 / (1 << 20) as f64
+        ));
         for (slot, p) in slots {
             allocs.push((d as u8, p));
-            let shift = items.iter().find(|i| i.slot == slot).map_or(0, |i| i.base_shift);
+            let shift = items
+                .iter()
+                .find(|i| i.slot == slot)
+                .map_or(0, |i| i.base_shift);
             ptrs[slot] = p.wrapping_sub(shift);
         }
     }

@@ -102,7 +102,14 @@ thread_local! {
 /// One head: scores, softmax with the sink, weighted sum of the rows, on the
 /// fastest path of this machine (all paths give the same bits: the clones differ
 /// only in vector width, not in the order of operations).
-fn attend_head(qh: &[f32], rows: &[&[f32]], sink: f32, scale: f32, w: &mut Vec<f32>, oh: &mut [f32]) {
+fn attend_head(
+    qh: &[f32],
+    rows: &[&[f32]],
+    sink: f32,
+    scale: f32,
+    w: &mut Vec<f32>,
+    oh: &mut [f32],
+) {
     use crate::quant::simd::{active, Isa};
     match active() {
         #[cfg(target_arch = "x86_64")]
@@ -118,12 +125,26 @@ fn attend_head(qh: &[f32], rows: &[&[f32]], sink: f32, scale: f32, w: &mut Vec<f
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn attend_head_avx2(qh: &[f32], rows: &[&[f32]], sink: f32, scale: f32, w: &mut Vec<f32>, oh: &mut [f32]) {
+unsafe fn attend_head_avx2(
+    qh: &[f32],
+    rows: &[&[f32]],
+    sink: f32,
+    scale: f32,
+    w: &mut Vec<f32>,
+    oh: &mut [f32],
+) {
     attend_head_body(qh, rows, sink, scale, w, oh)
 }
 
 #[inline(always)]
-fn attend_head_body(qh: &[f32], rows: &[&[f32]], sink: f32, scale: f32, w: &mut Vec<f32>, oh: &mut [f32]) {
+fn attend_head_body(
+    qh: &[f32],
+    rows: &[&[f32]],
+    sink: f32,
+    scale: f32,
+    w: &mut Vec<f32>,
+    oh: &mut [f32],
+) {
     w.clear();
     let mut quads = rows.chunks_exact(4);
     for r in &mut quads {

@@ -70,7 +70,9 @@ pub fn matmul_f16(w: &[u8], n_in: usize, n_out: usize, x: &[f32], t: usize, y: &
             let mut r = 0;
             for q in &mut quads {
                 // SAFETY: every non-scalar path includes AVX2 and F16C; rows hold n_in values.
-                q.copy_from_slice(&unsafe { f16_dot8_n(x, [row(r), row(r + 1), row(r + 2), row(r + 3)]) });
+                q.copy_from_slice(&unsafe {
+                    f16_dot8_n(x, [row(r), row(r + 1), row(r + 2), row(r + 3)])
+                });
                 r += 4;
             }
             for o in quads.into_remainder() {
@@ -81,18 +83,24 @@ pub fn matmul_f16(w: &[u8], n_in: usize, n_out: usize, x: &[f32], t: usize, y: &
         });
         return;
     }
-    for_each_block(n_out, t, y, || (), |_, o0, out| {
-        ROWS.with_borrow_mut(|rows| {
-            if rows.len() < ROW_BLOCK * n_in {
-                rows.resize(ROW_BLOCK * n_in, 0.0);
-            }
-            let nr = out.len() / t;
-            for (r, row) in rows.chunks_exact_mut(n_in).take(nr).enumerate() {
-                f16_row_to_f32(&w[(o0 + r) * rb..(o0 + r + 1) * rb], row);
-            }
-            f16_block_dots(rows, n_in, nr, x, t, out);
-        })
-    });
+    for_each_block(
+        n_out,
+        t,
+        y,
+        || (),
+        |_, o0, out| {
+            ROWS.with_borrow_mut(|rows| {
+                if rows.len() < ROW_BLOCK * n_in {
+                    rows.resize(ROW_BLOCK * n_in, 0.0);
+                }
+                let nr = out.len() / t;
+                for (r, row) in rows.chunks_exact_mut(n_in).take(nr).enumerate() {
+                    f16_row_to_f32(&w[(o0 + r) * rb..(o0 + r + 1) * rb], row);
+                }
+                f16_block_dots(rows, n_in, nr, x, t, out);
+            })
+        },
+    );
 }
 
 thread_local! {
@@ -118,7 +126,14 @@ fn f16_block_dots(rows: &[f32], n_in: usize, nr: usize, x: &[f32], t: usize, out
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn f16_block_dots_avx2(rows: &[f32], n_in: usize, nr: usize, x: &[f32], t: usize, out: &mut [f32]) {
+unsafe fn f16_block_dots_avx2(
+    rows: &[f32],
+    n_in: usize,
+    nr: usize,
+    x: &[f32],
+    t: usize,
+    out: &mut [f32],
+) {
     f16_block_dots_body(rows, n_in, nr, x, t, out)
 }
 
@@ -192,22 +207,28 @@ fn q8_0_x16<'x>(
         PACK.with_borrow_mut(|p| {
             p.pack(t, nb, sets, row);
             let p = &*p;
-            for_each_block(n_out, t, y, || (), |_, o0, out| {
-                let mut lanes = [0.0f32; q8_0_x16::LANES];
-                for r in 0..out.len() / t {
-                    let o = o0 + r;
-                    let wr = &w[o * rb..(o + 1) * rb];
-                    for g in 0..p.groups() {
-                        // SAFETY: AVX-512 VNNI is the active path, so this CPU has it; the
-                        // row holds `nb` blocks and (set, g) were packed above.
-                        unsafe { q8_0_x16::row_x16(wr, p, set_of(o), g, &mut lanes) };
-                        let t0 = g * q8_0_x16::LANES;
-                        for (l, &v) in lanes.iter().enumerate().take(t - t0) {
-                            out[r * t + t0 + l] = v;
+            for_each_block(
+                n_out,
+                t,
+                y,
+                || (),
+                |_, o0, out| {
+                    let mut lanes = [0.0f32; q8_0_x16::LANES];
+                    for r in 0..out.len() / t {
+                        let o = o0 + r;
+                        let wr = &w[o * rb..(o + 1) * rb];
+                        for g in 0..p.groups() {
+                            // SAFETY: AVX-512 VNNI is the active path, so this CPU has it; the
+                            // row holds `nb` blocks and (set, g) were packed above.
+                            unsafe { q8_0_x16::row_x16(wr, p, set_of(o), g, &mut lanes) };
+                            let t0 = g * q8_0_x16::LANES;
+                            for (l, &v) in lanes.iter().enumerate().take(t - t0) {
+                                out[r * t + t0 + l] = v;
+                            }
                         }
                     }
-                }
-            });
+                },
+            );
         });
         true
     }
@@ -227,7 +248,16 @@ pub fn matmul_q8_0(
     let nb = n_in / q8_0::QK8_0;
     let rb = nb * q8_0::BLOCK_BYTES;
     debug_assert!(n_in.is_multiple_of(32) && w.len() >= rb * n_out && xq.len() >= nb * t);
-    if q8_0_x16(w, nb, n_out, t, 1, |_| 0, |ti, _| &xq[ti * nb..(ti + 1) * nb], y) {
+    if q8_0_x16(
+        w,
+        nb,
+        n_out,
+        t,
+        1,
+        |_| 0,
+        |ti, _| &xq[ti * nb..(ti + 1) * nb],
+        y,
+    ) {
         return;
     }
     for_each_block(

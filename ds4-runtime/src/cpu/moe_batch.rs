@@ -44,7 +44,8 @@ impl Groups {
         self.loc.clear();
         self.loc.resize(ids.len(), (0, 0, 0));
         let in_range = |e: i32| e >= 0 && (e as u32) >= experts.0 && (e as u32) < experts.1;
-        self.pairs.extend((0..ids.len() as u32).filter(|&p| in_range(ids[p as usize])));
+        self.pairs
+            .extend((0..ids.len() as u32).filter(|&p| in_range(ids[p as usize])));
         self.pairs.sort_by_key(|&p| (ids[p as usize], p));
         let mut i = 0;
         while i < self.pairs.len() {
@@ -140,13 +141,16 @@ pub fn moe_gate_up_batch(
                 }
             });
             let s = &*s;
-            out[..ids.len() * n_ff].par_chunks_mut(n_ff).enumerate().for_each(|(p, o)| {
-                if s.used(p) {
-                    for (r, v) in o.iter_mut().enumerate() {
-                        *v = s.get(n_ff, r, p);
+            out[..ids.len() * n_ff]
+                .par_chunks_mut(n_ff)
+                .enumerate()
+                .for_each(|(p, o)| {
+                    if s.used(p) {
+                        for (r, v) in o.iter_mut().enumerate() {
+                            *v = s.get(n_ff, r, p);
+                        }
                     }
-                }
-            });
+                });
         }
     });
 }
@@ -185,16 +189,19 @@ pub fn moe_down_batch(
         });
         let s = &*s;
         let t = ids.len() / k.max(1);
-        y[..t * n_embd].par_chunks_mut(n_embd).enumerate().for_each(|(ti, yo)| {
-            for (o, v) in yo.iter_mut().enumerate() {
-                let mut acc = 0.0f32;
-                for p in ti * k..(ti + 1) * k {
-                    if s.used(p) {
-                        acc += s.get(n_embd, o, p);
+        y[..t * n_embd]
+            .par_chunks_mut(n_embd)
+            .enumerate()
+            .for_each(|(ti, yo)| {
+                for (o, v) in yo.iter_mut().enumerate() {
+                    let mut acc = 0.0f32;
+                    for p in ti * k..(ti + 1) * k {
+                        if s.used(p) {
+                            acc += s.get(n_embd, o, p);
+                        }
                     }
+                    *v = acc;
                 }
-                *v = acc;
-            }
-        });
+            });
     });
 }

@@ -203,21 +203,41 @@ fn batched_by_expert_equals_token_by_token() {
     let nb = N_EMBD / 256;
     for range in [(0, NE as u32), (0, 4), (4, 5)] {
         let (mut g, mut u) = (vec![f32::NAN; t * k * N_FF], vec![f32::NAN; t * k * N_FF]);
-        moe_gate_up_batch(&gate, &up, N_EMBD, N_FF, &xq, &ids, k, range, &mut g, &mut u);
+        moe_gate_up_batch(
+            &gate, &up, N_EMBD, N_FF, &xq, &ids, k, range, &mut g, &mut u,
+        );
         let mut y = vec![f32::NAN; t * N_EMBD];
         moe_down_batch(&down, N_FF, N_EMBD, &midq, &ids, k, range, &mut y);
         for ti in 0..t {
             let (mut g1, mut u1) = (vec![f32::NAN; k * N_FF], vec![f32::NAN; k * N_FF]);
             let i = &ids[ti * k..(ti + 1) * k];
-            moe_gate_up(&gate, &up, N_EMBD, N_FF, &xq[ti * nb..(ti + 1) * nb], i, range, &mut g1, &mut u1);
+            moe_gate_up(
+                &gate,
+                &up,
+                N_EMBD,
+                N_FF,
+                &xq[ti * nb..(ti + 1) * nb],
+                i,
+                range,
+                &mut g1,
+                &mut u1,
+            );
             let r = ti * k * N_FF..(ti + 1) * k * N_FF;
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&g[r.clone()]), bits(&g1), "gate, token {ti}, range {range:?}");
+            assert_eq!(
+                bits(&g[r.clone()]),
+                bits(&g1),
+                "gate, token {ti}, range {range:?}"
+            );
             assert_eq!(bits(&u[r]), bits(&u1), "up, token {ti}, range {range:?}");
             let mut y1 = vec![0.0; N_EMBD];
             let mq = &midq[ti * k * (N_FF / 256)..(ti + 1) * k * (N_FF / 256)];
             moe_down(&down, N_FF, N_EMBD, mq, i, range, &mut y1);
-            assert_eq!(bits(&y[ti * N_EMBD..(ti + 1) * N_EMBD]), bits(&y1), "down, token {ti}");
+            assert_eq!(
+                bits(&y[ti * N_EMBD..(ti + 1) * N_EMBD]),
+                bits(&y1),
+                "down, token {ti}"
+            );
         }
     }
 }

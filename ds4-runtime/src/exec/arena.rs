@@ -20,7 +20,9 @@ pub struct Arena {
 impl Arena {
     /// A zeroed arena of at least `bytes` bytes.
     pub fn new(bytes: usize) -> Self {
-        Arena { words: vec![0u64; bytes.div_ceil(8).max(1)] }
+        Arena {
+            words: vec![0u64; bytes.div_ceil(8).max(1)],
+        }
     }
 
     pub fn len_bytes(&self) -> usize {
@@ -47,7 +49,10 @@ impl Arena {
     pub unsafe fn view<T>(&self, buf: &Buf, rows: usize) -> &[T] {
         debug_assert!(self.check(buf, rows));
         let bytes = buf.row_bytes * rows;
-        std::slice::from_raw_parts(self.base().add(buf.offset) as *const T, bytes / std::mem::size_of::<T>())
+        std::slice::from_raw_parts(
+            self.base().add(buf.offset) as *const T,
+            bytes / std::mem::size_of::<T>(),
+        )
     }
 
     /// An exclusive view of `rows` rows of `buf`.
@@ -59,7 +64,10 @@ impl Arena {
     pub unsafe fn view_mut<T>(&self, buf: &Buf, rows: usize) -> &mut [T] {
         debug_assert!(self.check(buf, rows));
         let bytes = buf.row_bytes * rows;
-        std::slice::from_raw_parts_mut(self.base().add(buf.offset) as *mut T, bytes / std::mem::size_of::<T>())
+        std::slice::from_raw_parts_mut(
+            self.base().add(buf.offset) as *mut T,
+            bytes / std::mem::size_of::<T>(),
+        )
     }
 
     /// Copies `rows` rows from `src` in `from` to `dst` in `self`.
@@ -69,7 +77,11 @@ impl Arena {
         // SAFETY: both ranges were bounds-checked above; `self` and `from` are
         // distinct arenas (a `&mut` and a `&` cannot alias).
         unsafe {
-            std::ptr::copy_nonoverlapping(from.base().add(src.offset), self.base().add(dst.offset), n);
+            std::ptr::copy_nonoverlapping(
+                from.base().add(src.offset),
+                self.base().add(dst.offset),
+                n,
+            );
         }
     }
 }

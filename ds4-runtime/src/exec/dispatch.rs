@@ -22,13 +22,20 @@ struct Io<'x, 'a> {
 
 impl<'x, 'a: 'x> Io<'x, 'a> {
     fn arg(&self, i: usize) -> R<&'static Arg> {
-        self.l.args.get(i).ok_or_else(|| format!("missing argument {i}"))
+        self.l
+            .args
+            .get(i)
+            .ok_or_else(|| format!("missing argument {i}"))
     }
 
     fn buf(&self, i: usize) -> R<Buf> {
         match self.arg(i)? {
             Arg::Buf(b) => {
-                let arena = self.ex.arenas.get(b.dev as usize).ok_or("no arena for device")?;
+                let arena = self
+                    .ex
+                    .arenas
+                    .get(b.dev as usize)
+                    .ok_or("no arena for device")?;
                 if !arena.check(b, self.rows) {
                     return Err(format!("buffer {b:?} outside its arena or misaligned"));
                 }
@@ -67,16 +74,30 @@ impl<'x, 'a: 'x> Io<'x, 'a> {
     }
 
     fn weight_req(&self, i: usize) -> R<&'x [u8]> {
-        let Arg::Weight(w) = self.arg(i)? else { return Err(format!("argument {i} is not a weight")) };
+        let Arg::Weight(w) = self.arg(i)? else {
+            return Err(format!("argument {i} is not a weight"));
+        };
         self.weight(i)?.ok_or_else(|| {
-            let name = self.ex.plans.weights.get(*w as usize).map(|s| s.gguf_name).unwrap_or("?");
+            let name = self
+                .ex
+                .plans
+                .weights
+                .get(*w as usize)
+                .map(|s| s.gguf_name)
+                .unwrap_or("?");
             format!("weight {name} is not bound")
         })
     }
 
     fn weight_dims(&self, i: usize) -> R<&'static [u64]> {
         match self.arg(i)? {
-            Arg::Weight(w) => Ok(self.ex.plans.weights.get(*w as usize).ok_or("bad weight slot")?.dims),
+            Arg::Weight(w) => Ok(self
+                .ex
+                .plans
+                .weights
+                .get(*w as usize)
+                .ok_or("bad weight slot")?
+                .dims),
             _ => Err(format!("argument {i} is not a weight")),
         }
     }
@@ -99,12 +120,18 @@ impl<'x, 'a: 'x> Io<'x, 'a> {
     }
 
     fn int(&self, name: &str) -> R<usize> {
-        let v = self.l.int(name).ok_or_else(|| format!("missing attribute {name}"))?;
+        let v = self
+            .l
+            .int(name)
+            .ok_or_else(|| format!("missing attribute {name}"))?;
         usize::try_from(v).map_err(|_| format!("attribute {name} = {v} is negative"))
     }
 
     fn float(&self, name: &str) -> R<f32> {
-        self.l.float(name).map(|v| v as f32).ok_or_else(|| format!("missing attribute {name}"))
+        self.l
+            .float(name)
+            .map(|v| v as f32)
+            .ok_or_else(|| format!("missing attribute {name}"))
     }
 }
 
@@ -143,7 +170,9 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
             for (t, o) in per_row_mut(out, rows).enumerate() {
                 let tok = io.ex.tokens[t];
                 if tok as usize >= vocab {
-                    return Err(format!("token id {tok} is outside the vocabulary of {vocab}"));
+                    return Err(format!(
+                        "token id {tok} is outside the vocabulary of {vocab}"
+                    ));
                 }
                 cpu::hc::embed_f16(table, n_embd, tok, o);
             }
@@ -193,12 +222,24 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
         Kernel::MatvecQ8_0Grouped => {
             let (w, d, groups) = (io.weight_req(0)?, io.weight_dims(0)?, io.int("groups")?);
             let (xq, y) = (io.input::<BlockQ8_0Act>(1)?, io.output::<f32>(2)?);
-            cpu::matvec::matmul_q8_0_grouped(w, d[0] as usize, groups, d[1] as usize / groups, xq, rows, y);
+            cpu::matvec::matmul_q8_0_grouped(
+                w,
+                d[0] as usize,
+                groups,
+                d[1] as usize / groups,
+                xq,
+                rows,
+                y,
+            );
         }
         Kernel::HcSplit => {
             let (iters, eps) = (io.int("iters")?, io.float("eps")?);
             let (mix, scale, base) = (io.input::<f32>(0)?, io.weight_f32(1)?, io.weight_f32(2)?);
-            let (pre, post, comb) = (io.output::<f32>(3)?, io.output::<f32>(4)?, io.output::<f32>(5)?);
+            let (pre, post, comb) = (
+                io.output::<f32>(3)?,
+                io.output::<f32>(4)?,
+                io.output::<f32>(5)?,
+            );
             for (((m, a), b), c) in per_row(mix, rows)
                 .zip(per_row_mut(pre, rows))
                 .zip(per_row_mut(post, rows))
@@ -208,14 +249,25 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
             }
         }
         Kernel::HcWeightedSum => {
-            let (hc, w, x) = (io.input::<f32>(0)?, io.input::<f32>(1)?, io.output::<f32>(2)?);
-            for ((h, wr), xr) in per_row(hc, rows).zip(per_row(w, rows)).zip(per_row_mut(x, rows)) {
+            let (hc, w, x) = (
+                io.input::<f32>(0)?,
+                io.input::<f32>(1)?,
+                io.output::<f32>(2)?,
+            );
+            for ((h, wr), xr) in per_row(hc, rows)
+                .zip(per_row(w, rows))
+                .zip(per_row_mut(x, rows))
+            {
                 cpu::hc::hc_weighted_sum(h, wr, xr);
             }
         }
         Kernel::HcPost => {
             let (y, res) = (io.input::<f32>(0)?, io.input::<f32>(1)?);
-            let (post, comb, out) = (io.input::<f32>(2)?, io.input::<f32>(3)?, io.output::<f32>(4)?);
+            let (post, comb, out) = (
+                io.input::<f32>(2)?,
+                io.input::<f32>(3)?,
+                io.output::<f32>(4)?,
+            );
             for ((((yr, rr), p), c), o) in per_row(y, rows)
                 .zip(per_row(res, rows))
                 .zip(per_row(post, rows))
@@ -260,11 +312,16 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
             let (k, scale) = (io.int("k")?, io.float("scale")?);
             let (prob, bias) = (io.input::<f32>(0)?, io.weight(1)?);
             let bias: Option<&[f32]> = match bias {
-                Some(b) => Some(bytemuck::try_cast_slice(b).map_err(|e| format!("bias misaligned: {e}"))?),
+                Some(b) => {
+                    Some(bytemuck::try_cast_slice(b).map_err(|e| format!("bias misaligned: {e}"))?)
+                }
                 None => None,
             };
             let (ids, wt) = (io.output::<i32>(2)?, io.output::<f32>(3)?);
-            for ((p, i), w) in per_row(prob, rows).zip(per_row_mut(ids, rows)).zip(per_row_mut(wt, rows)) {
+            for ((p, i), w) in per_row(prob, rows)
+                .zip(per_row_mut(ids, rows))
+                .zip(per_row_mut(wt, rows))
+            {
                 cpu::router::router_topk(p, bias, k, scale, i, w);
             }
         }
@@ -272,11 +329,15 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
             let (k, scale) = (io.int("k")?, io.float("scale")?);
             let (prob, table) = (io.input::<f32>(0)?, io.weight_i32(1)?);
             let (ids, wt) = (io.output::<i32>(3)?, io.output::<f32>(4)?);
-            for (t, ((p, i), w)) in
-                per_row(prob, rows).zip(per_row_mut(ids, rows)).zip(per_row_mut(wt, rows)).enumerate()
+            for (t, ((p, i), w)) in per_row(prob, rows)
+                .zip(per_row_mut(ids, rows))
+                .zip(per_row_mut(wt, rows))
+                .enumerate()
             {
                 let tok = io.ex.tokens[t] as usize;
-                let row = table.get(tok * k..tok * k + k).ok_or("token outside ffn_gate_tid2eid")?;
+                let row = table
+                    .get(tok * k..tok * k + k)
+                    .ok_or("token outside ffn_gate_tid2eid")?;
                 cpu::router::router_hash(p, row, scale, i, w);
             }
         }
@@ -293,7 +354,18 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
             let (g, u) = (io.output::<f32>(4)?, io.output::<f32>(5)?);
             if rows > 1 {
                 let k = ids.len() / rows;
-                cpu::moe_batch::moe_gate_up_batch(gate, up, n_embd, n_ff, xq, ids, k, (e0, e1), g, u);
+                cpu::moe_batch::moe_gate_up_batch(
+                    gate,
+                    up,
+                    n_embd,
+                    n_ff,
+                    xq,
+                    ids,
+                    k,
+                    (e0, e1),
+                    g,
+                    u,
+                );
                 return Ok(());
             }
             for ((((x, i), gr), ur), _) in per_row(xq, rows)
@@ -307,10 +379,16 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
         }
         Kernel::MoeSwiglu => {
             let (n_ff, clamp) = (io.int("n_ff")?, io.float("clamp")?);
-            let (g, u, wt) = (io.input::<f32>(0)?, io.input::<f32>(1)?, io.input::<f32>(2)?);
+            let (g, u, wt) = (
+                io.input::<f32>(0)?,
+                io.input::<f32>(1)?,
+                io.input::<f32>(2)?,
+            );
             let mid = io.output::<f32>(3)?;
-            for (((gr, ur), w), m) in
-                per_row(g, rows).zip(per_row(u, rows)).zip(per_row(wt, rows)).zip(per_row_mut(mid, rows))
+            for (((gr, ur), w), m) in per_row(g, rows)
+                .zip(per_row(u, rows))
+                .zip(per_row(wt, rows))
+                .zip(per_row_mut(mid, rows))
             {
                 cpu::moe::moe_swiglu(gr, ur, w, n_ff, clamp, m);
             }
@@ -319,23 +397,38 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
             let (e0, e1) = (io.int("e0")? as u32, io.int("e1")? as u32);
             let (down, d) = (io.weight_req(0)?, io.weight_dims(0)?);
             let (n_ff, n_embd) = (d[0] as usize, d[1] as usize);
-            let (midq, ids, y) = (io.input::<BlockQ8K>(1)?, io.input::<i32>(2)?, io.output::<f32>(3)?);
+            let (midq, ids, y) = (
+                io.input::<BlockQ8K>(1)?,
+                io.input::<i32>(2)?,
+                io.output::<f32>(3)?,
+            );
             if rows > 1 {
                 let k = ids.len() / rows;
                 cpu::moe_batch::moe_down_batch(down, n_ff, n_embd, midq, ids, k, (e0, e1), y);
                 return Ok(());
             }
-            for ((m, i), yr) in per_row(midq, rows).zip(per_row(ids, rows)).zip(per_row_mut(y, rows)) {
+            for ((m, i), yr) in per_row(midq, rows)
+                .zip(per_row(ids, rows))
+                .zip(per_row_mut(y, rows))
+            {
                 cpu::moe::moe_down(down, n_ff, n_embd, m, i, (e0, e1), yr);
             }
         }
         Kernel::Swiglu => {
             let clamp = io.float("clamp")?;
-            let (g, u, m) = (io.input::<f32>(0)?, io.input::<f32>(1)?, io.output::<f32>(2)?);
+            let (g, u, m) = (
+                io.input::<f32>(0)?,
+                io.input::<f32>(1)?,
+                io.output::<f32>(2)?,
+            );
             cpu::moe::swiglu(g, u, clamp, m);
         }
         Kernel::Add => {
-            let (a, b, y) = (io.input::<f32>(0)?, io.input::<f32>(1)?, io.output::<f32>(2)?);
+            let (a, b, y) = (
+                io.input::<f32>(0)?,
+                io.input::<f32>(1)?,
+                io.output::<f32>(2)?,
+            );
             for ((yv, av), bv) in y.iter_mut().zip(a).zip(b) {
                 *yv = av + bv;
             }
@@ -359,7 +452,9 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
             y.copy_from_slice(&x[..y.len()]);
             for (t, yr) in per_row_mut(y, rows).enumerate() {
                 let pos = io.ex.pos0 + t;
-                let row = table.get(pos * n_rot..(pos + 1) * n_rot).ok_or("position outside the RoPE table")?;
+                let row = table
+                    .get(pos * n_rot..(pos + 1) * n_rot)
+                    .ok_or("position outside the RoPE table")?;
                 cpu::rope::rope_apply(yr, heads, hd, n_rot, row, inverse);
             }
         }
@@ -380,7 +475,8 @@ fn stateful(ex: &mut CpuExecutor<'_>, l: &'static Launch, rows: usize) -> R<()> 
 }
 
 fn disjoint<const N: usize>(bufs: &mut [Vec<f32>], idx: [usize; N]) -> R<[&mut Vec<f32>; N]> {
-    bufs.get_disjoint_mut(idx).map_err(|e| format!("state slots {idx:?}: {e}"))
+    bufs.get_disjoint_mut(idx)
+        .map_err(|e| format!("state slots {idx:?}: {e}"))
 }
 
 fn stateful_call(io: &Io<'_, '_>, bufs: &mut [Vec<f32>]) -> R<()> {
@@ -402,7 +498,12 @@ fn stateful_call(io: &Io<'_, '_>, bufs: &mut [Vec<f32>]) -> R<()> {
             let (post, n_quant, eps) = (io.int("post")?, io.int("n_quant")?, io.float("eps")?);
             let (kv_t, sc_t) = (io.input::<f32>(0)?, io.input::<f32>(1)?);
             let (ape, norm) = (io.weight_req(2)?, io.weight_f32(3)?);
-            let idx = [io.state_index(4)?, io.state_index(5)?, io.state_index(6)?, io.state_index(7)?];
+            let idx = [
+                io.state_index(4)?,
+                io.state_index(5)?,
+                io.state_index(6)?,
+                io.state_index(7)?,
+            ];
             let [skv, ssc, comp, table] = disjoint(bufs, idx)?;
             let row_post = if post == 0 {
                 cpu::compressor::RowPost::Fp8 { n_quant }
@@ -410,9 +511,24 @@ fn stateful_call(io: &Io<'_, '_>, bufs: &mut [Vec<f32>]) -> R<()> {
                 cpu::compressor::RowPost::Qat
             };
             for (t, (k, s)) in per_row(kv_t, rows).zip(per_row(sc_t, rows)).enumerate() {
-                let state = cpu::compressor::CompressorState { kv: skv, score: ssc };
+                let state = cpu::compressor::CompressorState {
+                    kv: skv,
+                    score: ssc,
+                };
                 cpu::compressor::compressor_update(
-                    k, s, ape, norm, state, comp, table, ratio, hd, n_rot, row_post, pos0 + t, eps,
+                    k,
+                    s,
+                    ape,
+                    norm,
+                    state,
+                    comp,
+                    table,
+                    ratio,
+                    hd,
+                    n_rot,
+                    row_post,
+                    pos0 + t,
+                    eps,
                 );
             }
         }
@@ -422,7 +538,11 @@ fn stateful_call(io: &Io<'_, '_>, bufs: &mut [Vec<f32>]) -> R<()> {
             let (q, wts) = (io.input::<f32>(0)?, io.input::<f32>(1)?);
             let [index_rows] = disjoint(bufs, [io.state_index(2)?])?;
             let sel = io.output::<i32>(4)?;
-            for (t, ((qr, w), s)) in per_row(q, rows).zip(per_row(wts, rows)).zip(per_row_mut(sel, rows)).enumerate() {
+            for (t, ((qr, w), s)) in per_row(q, rows)
+                .zip(per_row(wts, rows))
+                .zip(per_row_mut(sel, rows))
+                .enumerate()
+            {
                 cpu::indexer::indexer_topk(qr, w, index_rows, heads, hd, top_k, ratio, pos0 + t, s);
             }
         }
@@ -444,7 +564,18 @@ fn stateful_call(io: &Io<'_, '_>, bufs: &mut [Vec<f32>]) -> R<()> {
             for (t, (qr, o)) in per_row(q, rows).zip(per_row_mut(out, rows)).enumerate() {
                 let sel_row = sel.map(|s| &s[t * top_k..(t + 1) * top_k]);
                 cpu::attention::attention(
-                    qr, sinks, raw, raw_cap, window, comp, ratio, sel_row, heads, hd, pos0 + t, o,
+                    qr,
+                    sinks,
+                    raw,
+                    raw_cap,
+                    window,
+                    comp,
+                    ratio,
+                    sel_row,
+                    heads,
+                    hd,
+                    pos0 + t,
+                    o,
                 );
             }
         }

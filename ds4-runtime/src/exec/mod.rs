@@ -62,7 +62,9 @@ impl<'a> CpuExecutor<'a> {
     pub fn run(mut self, plan: &PhasePlan) -> Result<(), String> {
         for (dev, bytes) in plan.arena_bytes.iter().enumerate() {
             if self.arenas.get(dev).is_none_or(|a| a.len_bytes() < *bytes) {
-                return Err(format!("arena of device {dev} is smaller than the plan's {bytes} bytes"));
+                return Err(format!(
+                    "arena of device {dev} is smaller than the plan's {bytes} bytes"
+                ));
             }
         }
         (plan.run)(&mut self);
@@ -97,7 +99,11 @@ impl Executor for CpuExecutor<'_> {
             return;
         }
         let (lo, hi) = self.arenas.split_at_mut(s.max(d));
-        let (from, to) = if s < d { (&lo[s], &mut hi[0]) } else { (&hi[0], &mut lo[d]) };
+        let (from, to) = if s < d {
+            (&lo[s], &mut hi[0])
+        } else {
+            (&hi[0], &mut lo[d])
+        };
         to.copy_from(&dst, from, &src, rows);
     }
 
@@ -106,7 +112,9 @@ impl Executor for CpuExecutor<'_> {
     fn stage(&mut self, tap: &'static StageTap) {
         let rows = self.rows_for(tap.one_row);
         let pos0 = self.pos0;
-        let Some(d) = self.stages.as_deref_mut() else { return };
+        let Some(d) = self.stages.as_deref_mut() else {
+            return;
+        };
         let arena = &self.arenas[tap.buf.dev as usize];
         // SAFETY: a stage tap only reads a buffer the plan has just written.
         let data: &[f32] = unsafe { arena.view(&tap.buf, rows) };

@@ -30,12 +30,19 @@ impl StageDumper {
         for entry in std::fs::read_dir(&dir)? {
             let name = entry?.file_name().to_string_lossy().into_owned();
             let ours = name.ends_with(".f32")
-                && (name.starts_with("prefill_") || name.starts_with("decode_p") || name.starts_with("head_in_"));
+                && (name.starts_with("prefill_")
+                    || name.starts_with("decode_p")
+                    || name.starts_with("head_in_"));
             if ours {
                 std::fs::remove_file(dir.join(&name))?;
             }
         }
-        Ok(StageDumper { dir, phase: Phase::Prefill, started: HashSet::new(), counters: HashMap::new() })
+        Ok(StageDumper {
+            dir,
+            phase: Phase::Prefill,
+            started: HashSet::new(),
+            counters: HashMap::new(),
+        })
     }
 
     fn file_name(&mut self, tap: &StageTap, pos0: usize) -> String {
@@ -47,13 +54,21 @@ impl StageDumper {
                 *n += 1;
                 name
             }
-            (StageFile::PerPhase, Phase::Decode) => format!("decode_p{pos0}{layer}_{}.f32", tap.name),
+            (StageFile::PerPhase, Phase::Decode) => {
+                format!("decode_p{pos0}{layer}_{}.f32", tap.name)
+            }
             (StageFile::PerPhase, _) => format!("prefill{layer}_{}.f32", tap.name),
         }
     }
 
     /// Appends `rows` rows of `data` for `tap`.
-    pub fn dump(&mut self, tap: &StageTap, data: &[f32], rows: usize, pos0: usize) -> Result<(), String> {
+    pub fn dump(
+        &mut self,
+        tap: &StageTap,
+        data: &[f32],
+        rows: usize,
+        pos0: usize,
+    ) -> Result<(), String> {
         let name = self.file_name(tap, pos0);
         let path = self.dir.join(&name);
         let append = !self.started.insert(name);
@@ -65,7 +80,11 @@ impl StageDumper {
             .open(&path)
             .map_err(|e| format!("cannot write stage dump {}: {e}", path.display()))?;
         let n = tap.buf.width * rows;
-        let bytes: Vec<u8> = data[..n.min(data.len())].iter().flat_map(|v| v.to_le_bytes()).collect();
-        f.write_all(&bytes).map_err(|e| format!("cannot write stage dump {}: {e}", path.display()))
+        let bytes: Vec<u8> = data[..n.min(data.len())]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        f.write_all(&bytes)
+            .map_err(|e| format!("cannot write stage dump {}: {e}", path.display()))
     }
 }

@@ -45,7 +45,10 @@ impl SessionState {
 
     /// Bytes the state of `slots` takes at `ctx`.
     pub fn bytes_at(slots: &[StateSlot], ctx: usize) -> u64 {
-        slots.iter().map(|s| (s.rows.at(ctx) as u64).saturating_mul(s.width as u64 * 4)).sum()
+        slots
+            .iter()
+            .map(|s| (s.rows.at(ctx) as u64).saturating_mul(s.width as u64 * 4))
+            .sum()
     }
 
     /// Returns every slot to its initial content (a new conversation).
@@ -55,7 +58,13 @@ impl SessionState {
             match s.init {
                 StateInit::Zero => buf.fill(0.0),
                 StateInit::NegInf => buf.fill(NEG_INF),
-                StateInit::Rope { base, freq_scale, ext_factor, corr_lo, corr_hi } => {
+                StateInit::Rope {
+                    base,
+                    freq_scale,
+                    ext_factor,
+                    corr_lo,
+                    corr_hi,
+                } => {
                     let p = RopeParams {
                         base: base as f32,
                         freq_scale: freq_scale as f32,

@@ -79,18 +79,24 @@ pub struct Launch {
 impl Launch {
     /// Integer attribute by name.
     pub fn int(&self, name: &str) -> Option<i64> {
-        self.attrs.iter().find(|(n, _)| *n == name).and_then(|(_, v)| match v {
-            AttrValue::Int(i) => Some(*i),
-            AttrValue::Float(_) => None,
-        })
+        self.attrs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| match v {
+                AttrValue::Int(i) => Some(*i),
+                AttrValue::Float(_) => None,
+            })
     }
 
     /// Float attribute by name (integers are widened).
     pub fn float(&self, name: &str) -> Option<f64> {
-        self.attrs.iter().find(|(n, _)| *n == name).map(|(_, v)| match v {
-            AttrValue::Int(i) => *i as f64,
-            AttrValue::Float(f) => *f,
-        })
+        self.attrs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| match v {
+                AttrValue::Int(i) => *i as f64,
+                AttrValue::Float(f) => *f,
+            })
     }
 }
 
@@ -155,7 +161,10 @@ pub struct WeightSlot {
 pub enum StateRows {
     Fixed(usize),
     /// `ctx / div + add` rows (compressed rows: `ctx / ratio + 2`).
-    PerCtx { div: usize, add: usize },
+    PerCtx {
+        div: usize,
+        add: usize,
+    },
 }
 
 impl StateRows {
@@ -175,7 +184,13 @@ pub enum StateInit {
     NegInf,
     /// A RoPE cos/sin table: one row per position, `n_rot/2` (cos, sin) pairs,
     /// built once per session by MODEL.md §7's iterative procedure.
-    Rope { base: f64, freq_scale: f64, ext_factor: f64, corr_lo: f64, corr_hi: f64 },
+    Rope {
+        base: f64,
+        freq_scale: f64,
+        ext_factor: f64,
+        corr_lo: f64,
+        corr_hi: f64,
+    },
 }
 
 /// A per-session persistent tensor.

@@ -92,7 +92,10 @@ pub fn vec_dot(wrow: &[u8], x: &[BlockQ8K]) -> f32 {
 /// # Panics
 /// If `wrow` is shorter than the activations or they differ in length.
 pub fn vec_dot2(wrow: &[u8], x0: &[BlockQ8K], x1: &[BlockQ8K]) -> [f32; 2] {
-    assert!(x0.len() == x1.len() && wrow.len() >= x0.len() * BLOCK_BYTES, "vec_dot2: lengths");
+    assert!(
+        x0.len() == x1.len() && wrow.len() >= x0.len() * BLOCK_BYTES,
+        "vec_dot2: lengths"
+    );
     #[cfg(target_arch = "x86_64")]
     if super::simd::active() == super::simd::Isa::Avx512Vnni {
         // SAFETY: the active path is supported; the row holds every block (checked).

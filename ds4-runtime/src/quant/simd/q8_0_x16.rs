@@ -32,7 +32,13 @@ pub struct Packed16 {
 impl Packed16 {
     /// Packs `t` tokens × `sets` inputs of `nb` blocks; `row(ti, s)` is token `ti`'s input `s`.
     /// Lanes past `t` are zero. Buffers grow to the largest chunk once and are reused.
-    pub fn pack<'x>(&mut self, t: usize, nb: usize, sets: usize, row: impl Fn(usize, usize) -> &'x [BlockQ8_0Act]) {
+    pub fn pack<'x>(
+        &mut self,
+        t: usize,
+        nb: usize,
+        sets: usize,
+        row: impl Fn(usize, usize) -> &'x [BlockQ8_0Act],
+    ) {
         let groups = t.div_ceil(LANES);
         let blocks = sets * groups * nb;
         self.nb = nb;
@@ -49,7 +55,8 @@ impl Packed16 {
                 for (b, blk) in row(ti, s)[..nb].iter().enumerate() {
                     let base = (s * groups + g) * nb + b;
                     self.d[base * LANES + lane] = blk.d;
-                    self.corr[base * LANES + lane] = 128 * blk.qs.iter().map(|&q| q as i32).sum::<i32>();
+                    self.corr[base * LANES + lane] =
+                        128 * blk.qs.iter().map(|&q| q as i32).sum::<i32>();
                     for j in 0..8 {
                         let o = (base * 8 + j) * 64 + lane * 4;
                         self.qs[o..o + 4].copy_from_slice(&blk.qs[4 * j..4 * j + 4]);
@@ -85,14 +92,27 @@ pub unsafe fn row_x16(w: &[u8], p: &Packed16, s: usize, g: usize, out: &mut [f32
             let xp = p.qs.as_ptr().add((base + b) * 512);
             let mut isum = _mm512_setzero_si512();
             for j in 0..8 {
-                let wj = _mm512_xor_si512(_mm512_set1_epi32((wp.add(2 + 4 * j) as *const i32).read_unaligned()), bias);
-                isum = _mm512_dpbusd_epi32(isum, wj, _mm512_loadu_si512(xp.add(64 * j) as *const __m512i));
+                let wj = _mm512_xor_si512(
+                    _mm512_set1_epi32((wp.add(2 + 4 * j) as *const i32).read_unaligned()),
+                    bias,
+                );
+                isum = _mm512_dpbusd_epi32(
+                    isum,
+                    wj,
+                    _mm512_loadu_si512(xp.add(64 * j) as *const __m512i),
+                );
             }
-            let isum = _mm512_sub_epi32(isum, _mm512_loadu_si512(p.corr.as_ptr().add((base + b) * LANES) as *const __m512i));
+            let isum = _mm512_sub_epi32(
+                isum,
+                _mm512_loadu_si512(p.corr.as_ptr().add((base + b) * LANES) as *const __m512i),
+            );
             let h = (wp as *const u16).read_unaligned();
             let dw = _mm512_set1_ps(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32))));
             let dx = _mm512_loadu_ps(p.d.as_ptr().add((base + b) * LANES));
-            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(isum)));
+            acc = _mm512_add_ps(
+                acc,
+                _mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(isum)),
+            );
         }
     }
     // SAFETY: `out` holds 16 f32.

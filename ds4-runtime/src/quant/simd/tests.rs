@@ -128,7 +128,9 @@ fn q8_0_sixteen_token_kernel_matches_reference() {
     let mut rng = Rng::new(5);
     let mut p = Packed16::default();
     for (nb, t, sets) in [(1, 2, 1), (3, 17, 2), (13, 33, 1), (4, 16, 3)] {
-        let w: Vec<Vec<u8>> = (0..sets).map(|_| row(&mut rng, nb, q8_0::BLOCK_BYTES, &[0])).collect();
+        let w: Vec<Vec<u8>> = (0..sets)
+            .map(|_| row(&mut rng, nb, q8_0::BLOCK_BYTES, &[0]))
+            .collect();
         let x: Vec<Vec<BlockQ8_0Act>> = (0..t * sets)
             .map(|_| {
                 let mut b = vec![BlockQ8_0Act::default(); nb];
@@ -144,7 +146,12 @@ fn q8_0_sixteen_token_kernel_matches_reference() {
                 unsafe { row_x16(&w[s], &p, s, g, &mut lanes) };
                 for (l, got) in lanes.iter().enumerate().take(t - g * LANES) {
                     let want = q8_0::vec_dot_ref(&w[s], &x[(g * LANES + l) * sets + s]);
-                    assert_eq!(got.to_bits(), want.to_bits(), "nb {nb} t {t} set {s} token {}", g * LANES + l);
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "nb {nb} t {t} set {s} token {}",
+                        g * LANES + l
+                    );
                 }
             }
         }
@@ -158,8 +165,16 @@ fn iq2_xxs_two_activation_kernel_matches_reference() {
         let w = row(&mut rng, nb, iq2_xxs::BLOCK_BYTES, &[0]);
         let (x0, x1) = (q8k_act(&mut rng, nb), q8k_act(&mut rng, nb));
         let got = iq2_xxs::vec_dot2(&w, &x0, &x1);
-        assert_eq!(got[0].to_bits(), iq2_xxs::vec_dot_ref(&w, &x0).to_bits(), "nb {nb}");
-        assert_eq!(got[1].to_bits(), iq2_xxs::vec_dot_ref(&w, &x1).to_bits(), "nb {nb}");
+        assert_eq!(
+            got[0].to_bits(),
+            iq2_xxs::vec_dot_ref(&w, &x0).to_bits(),
+            "nb {nb}"
+        );
+        assert_eq!(
+            got[1].to_bits(),
+            iq2_xxs::vec_dot_ref(&w, &x1).to_bits(),
+            "nb {nb}"
+        );
     }
 }
 
@@ -170,8 +185,16 @@ fn q2_k_two_activation_kernel_matches_reference() {
         let w = row(&mut rng, nb, q2_k::BLOCK_BYTES, &[80, 82]);
         let (x0, x1) = (q8k_act(&mut rng, nb), q8k_act(&mut rng, nb));
         let got = q2_k::vec_dot2(&w, &x0, &x1);
-        assert_eq!(got[0].to_bits(), q2_k::vec_dot_ref(&w, &x0).to_bits(), "nb {nb}");
-        assert_eq!(got[1].to_bits(), q2_k::vec_dot_ref(&w, &x1).to_bits(), "nb {nb}");
+        assert_eq!(
+            got[0].to_bits(),
+            q2_k::vec_dot_ref(&w, &x0).to_bits(),
+            "nb {nb}"
+        );
+        assert_eq!(
+            got[1].to_bits(),
+            q2_k::vec_dot_ref(&w, &x1).to_bits(),
+            "nb {nb}"
+        );
     }
 }
 
@@ -183,7 +206,9 @@ fn f16_dot8_matches_eight_lane_dot_of_the_widened_row() {
     }
     let mut rng = Rng::new(8);
     for n in [1usize, 7, 8, 13, 64, 203, 4096] {
-        let h: Vec<u16> = (0..n).map(|_| crate::quant::f32_to_f16(rng.uniform() * 2.0 - 1.0)).collect();
+        let h: Vec<u16> = (0..n)
+            .map(|_| crate::quant::f32_to_f16(rng.uniform() * 2.0 - 1.0))
+            .collect();
         let w: Vec<u8> = h.iter().flat_map(|v| v.to_le_bytes()).collect();
         let x = values(&mut rng, n);
         // The eight-lane order of `cpu::dot_f32`, written out.
@@ -194,7 +219,9 @@ fn f16_dot8_matches_eight_lane_dot_of_the_widened_row() {
         for i in n / 8 * 8..n {
             tail += crate::quant::f16_to_f32(h[i]) * x[i];
         }
-        let want = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
+        let want = ((acc[0] + acc[4]) + (acc[1] + acc[5]))
+            + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+            + tail;
         // SAFETY: AVX2 (with F16C) is supported (checked above).
         let got = unsafe { super::x86::f16_dot8(&w, &x) };
         assert_eq!(got.to_bits(), want.to_bits(), "n {n}");

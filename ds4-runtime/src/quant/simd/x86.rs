@@ -239,7 +239,8 @@ pub unsafe fn iq2_xxs_dot_vnni_n<const N: usize>(w: &[u8], xs: [&[BlockQ8K]; N])
     let o = -128i8;
     // 0x80 for nibbles with an odd number of set bits.
     let parity = _mm256_setr_epi8(
-        0, o, o, 0, o, 0, 0, o, o, 0, 0, o, 0, o, o, 0, 0, o, o, 0, o, 0, 0, o, o, 0, 0, o, 0, o, o, 0,
+        0, o, o, 0, o, 0, 0, o, o, 0, 0, o, 0, o, o, 0, 0, o, o, 0, o, 0, 0, o, o, 0, 0, o, 0, o,
+        o, 0,
     );
     let (mut signs, mut scales, mut idx) = ([0u32; 8], [0u32; 8], [0u32; 8]);
     let mut acc = [0.0f32; N];
@@ -255,9 +256,18 @@ pub unsafe fn iq2_xxs_dot_vnni_n<const N: usize>(w: &[u8], xs: [&[BlockQ8K]; N])
         );
         let lo = _mm256_and_si256(c, m4);
         let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(c), m4);
-        let sv = _mm256_or_si256(c, _mm256_xor_si256(_mm256_shuffle_epi8(parity, lo), _mm256_shuffle_epi8(parity, hi)));
+        let sv = _mm256_or_si256(
+            c,
+            _mm256_xor_si256(
+                _mm256_shuffle_epi8(parity, lo),
+                _mm256_shuffle_epi8(parity, hi),
+            ),
+        );
         // Scale 2s+1 in both i16 halves of each u32, so a group's broadcast is one load.
-        let lv = _mm256_or_si256(_mm256_slli_epi32::<1>(_mm256_srli_epi32::<28>(a1)), _mm256_set1_epi32(1));
+        let lv = _mm256_or_si256(
+            _mm256_slli_epi32::<1>(_mm256_srli_epi32::<28>(a1)),
+            _mm256_set1_epi32(1),
+        );
         let lv = _mm256_or_si256(lv, _mm256_slli_epi32::<16>(lv));
         // SAFETY: each array holds eight u32.
         unsafe {
@@ -272,7 +282,8 @@ pub unsafe fn iq2_xxs_dot_vnni_n<const N: usize>(w: &[u8], xs: [&[BlockQ8K]; N])
             let ls = _mm256_set1_epi32(scales[g] as i32);
             for (sum, x) in sum.iter_mut().zip(&xs) {
                 // SAFETY: 32 quants of group g lie inside block b of `x`.
-                let q = unsafe { _mm256_loadu_si256(x[b].qs.as_ptr().add(32 * g) as *const __m256i) };
+                let q =
+                    unsafe { _mm256_loadu_si256(x[b].qs.as_ptr().add(32 * g) as *const __m256i) };
                 let qs = _mm256_mask_sub_epi8(q, signs[g], zero, q);
                 *sum = _mm256_dpwssd_epi32(*sum, _mm256_maddubs_epi16(grid, qs), ls);
             }
@@ -385,13 +396,16 @@ pub unsafe fn q2_k_dot_vnni_n<const N: usize>(w: &[u8], xs: [&[BlockQ8K]; N]) ->
             // SAFETY: bytes 16 + 32h .. 48 + 32h lie inside the block.
             let qv = unsafe { _mm256_loadu_si256(blk.as_ptr().add(16 + 32 * h) as *const __m256i) };
             for s in 0..4 {
-                let qq = _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * s as i32)), m3);
+                let qq =
+                    _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * s as i32)), m3);
                 let j = 8 * h + 2 * s;
                 // SAFETY: AVX2 is enabled here.
                 let sc = unsafe { pair16(blk[j] & 15, blk[j + 1] & 15) };
                 for (sum, x) in sum.iter_mut().zip(&xs) {
                     // SAFETY: quants 128h + 32s .. +32 lie inside block b of `x`.
-                    let xv = unsafe { _mm256_loadu_si256(x[b].qs.as_ptr().add(128 * h + 32 * s) as *const __m256i) };
+                    let xv = unsafe {
+                        _mm256_loadu_si256(x[b].qs.as_ptr().add(128 * h + 32 * s) as *const __m256i)
+                    };
                     *sum = _mm256_dpwssd_epi32(*sum, _mm256_maddubs_epi16(qq, xv), sc);
                 }
             }
@@ -497,7 +511,9 @@ pub unsafe fn f16_dot8_n<const N: usize>(x: &[f32], rows: [&[u8]; N]) -> [f32; N
         let xv = unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) };
         for (acc, w) in acc.iter_mut().zip(&rows) {
             // SAFETY: as above.
-            let wv = unsafe { _mm256_cvtph_ps(_mm_loadu_si128(w.as_ptr().add(2 * i) as *const __m128i)) };
+            let wv = unsafe {
+                _mm256_cvtph_ps(_mm_loadu_si128(w.as_ptr().add(2 * i) as *const __m128i))
+            };
             *acc = _mm256_add_ps(*acc, _mm256_mul_ps(wv, xv));
         }
     }
