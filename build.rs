@@ -1,7 +1,8 @@
 //! Runs the graph compiler (ds4-codegen) over `graphs/` into `$OUT_DIR`.
 //!
-//! Writes `plans.rs` (included by `src/plans.rs`), the AscendC entry stubs under
-//! `kernels_ascendc/`, and one plan summary per plan set under `summary/`. A graph
+//! Writes `plans.rs` (included by `src/plans.rs`) and one plan summary per plan set
+//! under `summary/` (the AscendC entries and wrappers of the same plans are written and
+//! compiled by `ds4-runtime`'s build script, beside the kernel bodies). A graph
 //! error or a profile over its memory budget fails the build with the RON
 //! position. Files are rewritten only when their bytes change, so an unchanged
 //! graph does not recompile the crate.

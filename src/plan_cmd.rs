@@ -77,6 +77,7 @@ pub fn summary(args: &PlanArgs) -> anyhow::Result<Value> {
     }
     let budget = fj["budget_bytes"].as_u64().unwrap_or(0);
     let reads_tokens = token_devices(fused);
+    let sync = ds4_runtime::backend::ascend::sync_workspace_bytes(fused);
     let mut devices = Vec::new();
     for d in 0..n {
         let arena = fused.decode.arena_bytes[d].max(fused.prefill.arena_bytes[d]) as u64;
@@ -86,13 +87,16 @@ pub fn summary(args: &PlanArgs) -> anyhow::Result<Value> {
         } else {
             0
         };
-        let total = weights[d] + state[d] + arena + tokens;
+        // ... and a zeroed barrier workspace per fused launch of a run.
+        let sync_bytes = sync[d] as u64;
+        let total = weights[d] + state[d] + arena + tokens + sync_bytes;
         devices.push(json!({
             "device": d,
             "weight_bytes": weights[d],
             "state_bytes": state[d],
             "arena_bytes": arena,
             "token_bytes": tokens,
+            "sync_bytes": sync_bytes,
             "total_bytes": total,
             "budget_bytes": budget,
             "fits": budget == 0 || total <= budget,
@@ -256,13 +260,14 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
             )
         };
         println!(
-            "device {}: weights {:.2} GiB + state {:.2} GiB (ctx {}) + arena {:.2} MiB + token ids {} B = {:.2} GiB ({budget})",
+            "device {}: weights {:.2} GiB + state {:.2} GiB (ctx {}) + arena {:.2} MiB + token ids {} B + barriers {} B = {:.2} GiB ({budget})",
             d["device"],
             gib(&d["weight_bytes"]),
             gib(&d["state_bytes"]),
             args.ctx,
             mib(&d["arena_bytes"]),
             d["token_bytes"],
+            d["sync_bytes"],
             gib(&d["total_bytes"])
         );
     }

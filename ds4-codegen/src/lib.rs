@@ -7,14 +7,17 @@
 //! 4. [`place::place`]: devices, expert shards, explicit copies;
 //! 5. [`schedule::schedule`]: one linear order per phase;
 //! 6. [`buffers::plan_buffers`]: liveness and greedy-by-size arenas;
-//! 7. emit: [`emit_rust`] (quote + prettyplease), [`emit_cpp`] (AscendC entry
-//!    stubs), [`summary`] (plan summary JSON) and DOT.
+//! 7. emit: [`emit_rust`] (quote + prettyplease), [`summary`] (plan summary JSON)
+//!    and DOT; for the device library, [`abi::library`] lists the kernels the plans
+//!    use and [`emit_cpp`] writes their AscendC entries and launch wrappers (run by
+//!    `ds4-runtime`'s build script, which compiles them).
 //!
 //! [`compile`] runs them for every profile, device count, fusion setting and
 //! phase and checks each plan set against its profile's memory budget;
 //! [`emit`] turns the result into files. Everything is deterministic: the same
 //! RON gives the same bytes.
 
+pub mod abi;
 pub mod buffers;
 pub mod emit_cpp;
 pub mod emit_rust;
@@ -273,9 +276,6 @@ pub struct Output {
 pub fn emit(c: &Compiled) -> Output {
     let mut files = BTreeMap::new();
     files.insert("plans.rs".to_string(), emit_rust::emit_plans(c));
-    for (name, text) in emit_cpp::emit_stubs(c) {
-        files.insert(format!("kernels_ascendc/{name}.cpp"), text);
-    }
     for set in &c.sets {
         files.insert(
             format!("summary/{}.json", set.ident()),

@@ -1,6 +1,8 @@
 //! Each pass of the compiler checked on its own invariants, on the shipped graph.
 
+use ds4_codegen::abi::library;
 use ds4_codegen::buffers::plan_buffers;
+use ds4_codegen::emit_cpp::emit_kernels;
 use ds4_codegen::place::{place, COPY};
 use ds4_codegen::schedule::{schedule, Step};
 use ds4_codegen::{compile, emit, fuse, Options};
@@ -124,5 +126,49 @@ fn emission_is_deterministic_and_fast() {
     let fb = emit(&b);
     assert_eq!(fa.files, fb.files);
     assert!(fa.files.contains_key("plans.rs"));
-    assert!(fa.files.contains_key("kernels_ascendc/attention.cpp"));
+    let (la, lb) = (library(&a).unwrap(), library(&b).unwrap());
+    assert_eq!(emit_kernels(&la), emit_kernels(&lb));
+}
+
+/// The device library has one kernel per primitive and per fused part sequence of the
+/// plans; a fused kernel takes the barrier workspace and then its parts' parameters.
+#[test]
+fn kernel_library_covers_every_launch_of_every_plan() {
+    use ds4_codegen::abi::{primitive, Param, PRIMITIVES};
+    use ds4_codegen::lower::PlanStep;
+    let c = compile("ds4_flash.ron", GRAPH, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let lib = library(&c).unwrap_or_else(|e| panic!("{e}"));
+    let mut names: Vec<&str> = lib.iter().map(|k| k.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), lib.len(), "kernel names are unique");
+    assert_eq!(
+        lib.iter().filter(|k| k.parts.is_empty()).count(),
+        PRIMITIVES.len()
+    );
+    // `router` has two part sequences (learned top-k, hash routing).
+    assert_eq!(lib.iter().filter(|k| k.op == "router").count(), 2);
+
+    for set in &c.sets {
+        for phase in [&set.decode, &set.prefill] {
+            for s in &phase.steps {
+                let PlanStep::Launch(l) = s else { continue };
+                let parts: Vec<&str> = l.parts.iter().map(|p| p.kernel.as_str()).collect();
+                let k = lib
+                    .iter()
+                    .find(|k| {
+                        k.op == l.kernel && k.parts.iter().map(|p| p.op).eq(parts.iter().copied())
+                    })
+                    .unwrap_or_else(|| panic!("no kernel for {} {parts:?}", l.kernel));
+                let params = k.params();
+                if parts.is_empty() {
+                    assert_eq!(params, primitive(&l.kernel).unwrap().params);
+                } else {
+                    assert_eq!(params[0], Param::Out("sync_ws"));
+                    let n: usize = k.parts.iter().map(|p| p.params.len()).sum();
+                    assert_eq!(params.len(), 1 + n, "{}", k.name);
+                }
+            }
+        }
+    }
 }

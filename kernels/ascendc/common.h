@@ -1,5 +1,6 @@
-// Shared pieces of the ds4 AscendC kernels: per-core ranges, tail-safe GM<->UB copies,
-// the launch macro and the wrapper declaration macro. Included by every kernel family.
+// Shared pieces of the ds4 AscendC kernels: per-core ranges, tail-safe GM<->UB copies, the
+// barrier between the parts of a fused kernel, the packed-argument helpers of the generated
+// launch wrappers, and the declaration macros. Included by every kernel family.
 //
 // 310P rules these helpers encode: DataCopy moves whole 32-byte blocks between GM and a
 // 32-byte-aligned UB address, and there is no DataCopyPad. A copy of n elements therefore
@@ -125,11 +126,44 @@ __aicore__ inline float Pow2Ceil(float r) {
 
 }  // namespace ds4
 
+namespace ds4 {
+
+// Barrier over all blocks of the launch, between two parts of a fused kernel: every block's
+// writes to global memory are visible to every block afterwards. Soft SyncAll (the 310P AI
+// core has no hard all-core sync) over `ws`, 32 bytes per block, zeroed by the host before
+// the launch; the unified-buffer workspace lives only for the barrier, so the parts' own
+// TPipes (one at a time) are untouched.
+__aicore__ inline void GridSync(GM_ADDR ws) {
+    PipeBarrier<PIPE_ALL>();
+    uint32_t blocks = (uint32_t)GetBlockNum();
+    TPipe pipe;
+    TBuf<TPosition::VECCALC> buf;
+    pipe.InitBuffer(buf, 32 * blocks);
+    GlobalTensor<int32_t> gm;
+    gm.SetGlobalBuffer((__gm__ int32_t *)ws, 8 * blocks);
+    SyncAll(gm, buf.Get<int32_t>());
+    pipe.Destroy();
+}
+
+// Argument slots of the generated launch wrappers: every argument travels as one u64
+// (device addresses as they are, u32 zero-extended, f32 as its bit pattern).
+__aicore__ inline GM_ADDR ArgPtr(uint64_t v) { return (GM_ADDR)v; }
+__aicore__ inline uint32_t ArgU32(uint64_t v) { return (uint32_t)v; }
+__aicore__ inline float ArgF32(uint64_t v) { return BitsFloat((uint32_t)v); }
+
+}  // namespace ds4
+
 #ifdef ASCENDC_EMU
 #define DS4_LAUNCH(KERNEL, BLOCKS, STREAM, ...) ASCENDC_EMU_LAUNCH(KERNEL, BLOCKS, __VA_ARGS__)
 #else
 #define DS4_LAUNCH(KERNEL, BLOCKS, STREAM, ...) KERNEL<<<BLOCKS, nullptr, STREAM>>>(__VA_ARGS__)
 #endif
 
+// A kernel body of a family: runs on every block of a launch and splits its work itself.
+#define DS4_IMPL __aicore__ inline void
+// One op of docs/OPS.md with the parameters of its launch ABI (ds4-codegen/src/abi.rs); the
+// generated entries (`$OUT_DIR/kernels_ascendc/`) call it, alone or as a part of a fused kernel.
+#define DS4_OP __aicore__ inline void
+// A device entry point (the generated ones; tests/broken.cpp).
 #define DS4_KERNEL extern "C" __global__ __aicore__ void
 #define DS4_WRAPPER extern "C" void

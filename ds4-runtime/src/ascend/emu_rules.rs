@@ -14,13 +14,11 @@ fn broken_kernel_child() {
     let Ok(which) = std::env::var("DS4_ASCEND_BROKEN") else {
         return;
     };
-    let mut buf = vec![0.0f32; 64];
-    unsafe {
-        aclrtlaunch_broken(
-            which.parse().expect("kernel number"),
-            buf.as_mut_ptr() as *mut u8,
-        )
-    };
+    let which: u32 = which.parse().expect("kernel number");
+    // Zeros, except for the stale-workspace case: a barrier workspace holding ones.
+    let fill = if which == 6 { f32::from_bits(1) } else { 0.0 };
+    let mut buf = vec![fill; 64];
+    unsafe { aclrtlaunch_broken(which, buf.as_mut_ptr() as *mut u8) };
     println!("broken kernel {which} returned");
 }
 
@@ -80,4 +78,27 @@ fn ascend_emu_aborts_on_ub_over_capacity() {
 #[test]
 fn ascend_emu_aborts_on_queue_depth() {
     assert_aborts(3, "queue depth", "ds4_broken_queue_depth");
+}
+
+#[test]
+fn ascend_emu_aborts_on_two_live_pipes() {
+    assert_aborts(4, "two live TPipe objects", "ds4_broken_two_pipes");
+}
+
+#[test]
+fn ascend_emu_aborts_on_barrier_missed_by_a_block() {
+    assert_aborts(
+        5,
+        "SyncAll not reached by every block",
+        "ds4_broken_partial_sync",
+    );
+}
+
+#[test]
+fn ascend_emu_aborts_on_unzeroed_barrier_workspace() {
+    assert_aborts(
+        6,
+        "SyncAll workspace not zeroed",
+        "ds4_broken_stale_workspace",
+    );
 }

@@ -1,8 +1,10 @@
 //! The Ascend 310P backend pieces that do not need CANN: the AscendC kernels' launch ABI
 //! ([`kernels`]), compiled here against the host emulation, and the cost model ([`cost`]).
 //!
-//! The kernels live in `kernels/ascendc/` (one file per family); `build.rs` compiles them
-//! for the host against `kernels/ascendc/emu/` and, when CANN is installed, for the device.
+//! The kernel bodies live in `kernels/ascendc/` (one header per family); `build.rs` writes
+//! the entries and wrappers of every kernel the plans use (primitives and fused kernels)
+//! and compiles them for the host against `kernels/ascendc/emu/` and, when CANN is
+//! installed, for the device.
 //! Every kernel is tested against the CPU kernel of [`crate::cpu`] in `tests_*.rs`.
 
 pub mod cost;

@@ -15,10 +15,11 @@
 //! synchronisation. Memory is freed only when the session ends, after syncing.
 
 use super::ktable::KernelTable;
-use super::launch::{resolve, Resolver};
+use super::launch::{resolve, resolve_fused, Resolver};
 use super::upload;
 use crate::acl::codes::memcpy_kind;
 use crate::acl::{Acl, DevPtr, Handle};
+use crate::ascend::kernels::{BLOCK_DIM, SYNC_BYTES_PER_BLOCK};
 use crate::exec::stages::StageDumper;
 use crate::exec::state::SessionState;
 use crate::model::Model;
@@ -31,6 +32,31 @@ struct Device {
     stream: Handle,
     arena: DevPtr,
     tokens: DevPtr,
+    /// Barrier workspaces of the fused launches of one run, one after another.
+    sync_ws: DevPtr,
+    sync_bytes: usize,
+}
+
+/// Barrier workspace bytes each device needs: one per fused launch of the larger of the
+/// decode and prefill runs, [`SYNC_BYTES_PER_BLOCK`] per block each (zeroed per run).
+pub fn sync_workspace_bytes(plans: &'static PlanSet) -> Vec<usize> {
+    struct Count(Vec<usize>);
+    impl Executor for Count {
+        fn launch(&mut self, l: &'static Launch) {
+            if l.kernel.is_fused() && !l.parts.is_empty() {
+                self.0[l.device as usize] += 1;
+            }
+        }
+        fn copy(&mut self, _: Buf, _: Buf, _: bool) {}
+        fn sync(&mut self, _: u8) {}
+        fn stage(&mut self, _: &'static StageTap) {}
+    }
+    let n = plans.devices as usize;
+    let (mut d, mut p) = (Count(vec![0; n]), Count(vec![0; n]));
+    (plans.decode.run)(&mut d);
+    (plans.prefill.run)(&mut p);
+    let per = BLOCK_DIM as usize * SYNC_BYTES_PER_BLOCK;
+    d.0.iter().zip(&p.0).map(|(a, b)| a.max(b) * per).collect()
 }
 
 /// Options of an Ascend session.
@@ -83,7 +109,7 @@ impl<'m> AscendSession<'m> {
         ctx: usize,
         opts: &AscendOptions,
     ) -> Result<Self, SessionError> {
-        let (acl, kernels, host_memory) = (rt.acl.clone(), rt.kernels, rt.host_memory);
+        let (acl, kernels, host_memory) = (rt.acl.clone(), rt.kernels.clone(), rt.host_memory);
         let n = plans.devices as usize;
         let have = acl.device_count().map_err(acl_err)? as usize;
         if have < n {
@@ -106,6 +132,8 @@ impl<'m> AscendSession<'m> {
                 stream: s,
                 arena: 0,
                 tokens: 0,
+                sync_ws: 0,
+                sync_bytes: 0,
             });
         }
         let ctxs: Vec<Handle> = devs.iter().map(|d| d.ctx).collect();
@@ -140,6 +168,7 @@ impl<'m> AscendSession<'m> {
         }
         let chunk_max = plans.profile.chunk;
         let token_devs = token_devices(plans);
+        let sync = sync_workspace_bytes(plans);
         for (d, dev) in devs.iter_mut().enumerate() {
             acl.set_current_context(dev.ctx).map_err(acl_err)?;
             let arena = plans.decode.arena_bytes[d].max(plans.prefill.arena_bytes[d]);
@@ -150,6 +179,11 @@ impl<'m> AscendSession<'m> {
             if token_devs.contains(&(d as u8)) {
                 dev.tokens = acl.malloc(chunk_max * 4).map_err(acl_err)?;
                 allocs.push((d as u8, dev.tokens));
+            }
+            if sync[d] > 0 {
+                dev.sync_ws = acl.malloc(sync[d]).map_err(acl_err)?;
+                dev.sync_bytes = sync[d];
+                allocs.push((d as u8, dev.sync_ws));
             }
         }
         for (d, dev) in devs.iter().enumerate() {
@@ -246,7 +280,24 @@ impl<'m> AscendSession<'m> {
             d.phase = phase;
         }
         let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
+        let zeros = vec![0u8; self.devs.iter().map(|d| d.sync_bytes).max().unwrap_or(0)];
         for dev in &self.devs {
+            if dev.sync_bytes > 0 {
+                // The fused kernels' barriers expect zeroed workspaces; nothing is queued
+                // (the previous run ended with every stream synchronised).
+                self.acl.set_current_context(dev.ctx).map_err(acl_err)?;
+                // SAFETY: `zeros` holds at least sync_bytes bytes, the workspace as many.
+                unsafe {
+                    self.acl.memcpy(
+                        dev.sync_ws,
+                        dev.sync_bytes,
+                        zeros.as_ptr() as usize,
+                        dev.sync_bytes,
+                        memcpy_kind::HOST_TO_DEVICE,
+                    )
+                }
+                .map_err(acl_err)?;
+            }
             if dev.tokens != 0 {
                 self.acl.set_current_context(dev.ctx).map_err(acl_err)?;
                 let n = ids.len() * 4;
@@ -264,12 +315,14 @@ impl<'m> AscendSession<'m> {
             }
         }
         let arenas: Vec<DevPtr> = self.devs.iter().map(|d| d.arena).collect();
+        let n_devs = self.devs.len();
         let toks: Vec<DevPtr> = self.devs.iter().map(|d| d.tokens).collect();
         let mut ex = AscendExecutor {
             s: &mut *self,
             arenas,
             toks,
             n_tokens: tokens.len(),
+            fused_seen: vec![0; n_devs],
             error: None,
         };
         (plan.run)(&mut ex);
@@ -363,6 +416,8 @@ pub struct AscendExecutor<'s, 'm> {
     arenas: Vec<DevPtr>,
     toks: Vec<DevPtr>,
     n_tokens: usize,
+    /// Fused launches queued so far in this run, per device (the next workspace slot).
+    fused_seen: Vec<usize>,
     error: Option<String>,
 }
 
@@ -391,12 +446,7 @@ impl Executor for AscendExecutor<'_, '_> {
         if self.error.is_some() {
             return;
         }
-        if l.kernel.is_fused() && !l.parts.is_empty() {
-            for p in l.parts {
-                self.launch(p);
-            }
-            return;
-        }
+        let fused = l.kernel.is_fused() && !l.parts.is_empty();
         let r = Resolver {
             plans: self.s.plans,
             kernels: &self.s.kernels,
@@ -409,10 +459,31 @@ impl Executor for AscendExecutor<'_, '_> {
             host_memory: self.s.host_memory,
             host_ops: self.s.host_ops,
         };
-        let (acc, work) = match resolve(&r, l) {
-            Ok(x) => x,
+        let resolved = if fused {
+            // One launch of the fused kernel, on its own zeroed barrier workspace.
+            let dev = &self.s.devs[l.device as usize];
+            let slot = self.fused_seen[l.device as usize];
+            let per = BLOCK_DIM as usize * SYNC_BYTES_PER_BLOCK;
+            if (slot + 1) * per > dev.sync_bytes {
+                return self.fail(format!("fused launch {slot} past the barrier workspaces"));
+            }
+            self.fused_seen[l.device as usize] += 1;
+            resolve_fused(&r, l, dev.sync_ws + slot * per)
+        } else {
+            resolve(&r, l).map(Some)
+        };
+        let (acc, call) = match resolved {
+            Ok(Some(x)) => x,
+            Ok(None) => {
+                // A part runs as host work: the parts one by one.
+                for p in l.parts {
+                    self.launch(p);
+                }
+                return;
+            }
             Err(e) => return self.fail(format!("kernel {} failed: {e}", l.kernel.op_name())),
         };
+        let work = call.into_work(&self.s.kernels);
         let Some(stream) = self.enter(l.device) else {
             return;
         };

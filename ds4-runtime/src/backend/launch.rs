@@ -1,4 +1,4 @@
-//! From one primitive [`Launch`] to one call of an `aclrtlaunch_*` wrapper.
+//! From one [`Launch`] to one call of an `aclrtlaunch_*` wrapper.
 //!
 //! The arguments are resolved to device addresses per the kernel ABI of
 //! [`crate::ascend::kernels`] (pointers in `docs/OPS.md` order, then `n_tokens`,
@@ -14,6 +14,7 @@
 
 use super::ktable::KernelTable;
 use crate::acl::{Access, DevPtr, Work};
+use crate::ascend::kernels::{find, BLOCK_DIM, KERNELS, SYNC_BYTES_PER_BLOCK};
 use crate::plan::{Arg, Kernel, Launch, PlanSet};
 use std::ffi::c_void;
 
@@ -154,15 +155,108 @@ impl A<'_, '_> {
     }
 }
 
-fn i(p: usize) -> *const u8 {
-    p as *const u8
+/// A value as one argument slot of the packed kernel ABI.
+trait Slot {
+    fn slot(self) -> u64;
 }
-fn o(p: usize) -> *mut u8 {
-    p as *mut u8
+impl Slot for usize {
+    fn slot(self) -> u64 {
+        self as u64
+    }
+}
+impl Slot for u32 {
+    fn slot(self) -> u64 {
+        u64::from(self)
+    }
+}
+impl Slot for f32 {
+    fn slot(self) -> u64 {
+        u64::from(self.to_bits())
+    }
 }
 
-/// Resolves one primitive launch into its queued work and memory accesses.
-pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
+/// Argument slots in the order of the kernel's parameters.
+macro_rules! slots {
+    ($($e:expr),* $(,)?) => { vec![$(Slot::slot($e)),*] };
+}
+
+/// What one launch does on its stream: a library kernel with its argument slots, or (the
+/// emulation's host ops) host work.
+pub enum Call {
+    Kernel { id: usize, args: Vec<u64> },
+    Host(Work),
+}
+
+impl Call {
+    /// The work to queue: the kernel's wrapper on [`BLOCK_DIM`] cores, or the host work.
+    pub fn into_work(self, table: &KernelTable) -> Work {
+        match self {
+            Call::Host(w) => w,
+            Call::Kernel { id, args } => {
+                let f = table.get(id);
+                // SAFETY: the slots are device addresses resolved per the kernel ABI
+                // (allocations sized by the plan for the launch's rows: arena buffers,
+                // state slots, weights of the bound GGUF tensors, in parameter order; the
+                // count is checked against the ABI by `call`); the ranges the kernel
+                // writes are listed in the launch's accesses and checked by the
+                // emulation; the memory stays allocated until the session ends, after a
+                // sync.
+                Box::new(move |s: *mut c_void| unsafe { f(BLOCK_DIM, s, args.as_ptr()) })
+            }
+        }
+    }
+}
+
+/// The primitive kernel `op` with these argument slots.
+fn call(op: &str, args: Vec<u64>) -> R<Call> {
+    let id = find(op, &[]).ok_or_else(|| format!("no device kernel for {op}"))?;
+    let want = KERNELS[id].params.len();
+    if args.len() != want {
+        return Err(format!(
+            "{op}: {} arguments for {want} parameters",
+            args.len()
+        ));
+    }
+    Ok(Call::Kernel { id, args })
+}
+
+/// Resolves a fused launch into one call of its library kernel: the barrier workspace
+/// `ws` (zeroed, [`SYNC_BYTES_PER_BLOCK`] per block), then every part's argument slots.
+/// `None` when a part runs as host work (the emulation's host ops): the caller then
+/// launches the parts one by one.
+pub fn resolve_fused(
+    r: &Resolver<'_>,
+    l: &'static Launch,
+    ws: DevPtr,
+) -> R<Option<(Vec<Access>, Call)>> {
+    let parts: Vec<&str> = l.parts.iter().map(|p| p.kernel.op_name()).collect();
+    let op = l.kernel.op_name();
+    let id = find(op, &parts)
+        .ok_or_else(|| format!("no device kernel for fused {op} of {}", parts.join(", ")))?;
+    let ws_bytes = BLOCK_DIM as usize * SYNC_BYTES_PER_BLOCK;
+    let mut acc = vec![Access::write(ws, ws_bytes)];
+    let mut args = vec![ws as u64];
+    for p in l.parts {
+        match resolve(r, p)? {
+            (a, Call::Kernel { args: pa, .. }) => {
+                acc.extend(a);
+                args.extend(pa);
+            }
+            (_, Call::Host(_)) => return Ok(None),
+        }
+    }
+    let want = KERNELS[id].params.len();
+    if args.len() != want {
+        return Err(format!(
+            "{op}: {} arguments for {want} parameters",
+            args.len()
+        ));
+    }
+    Ok(Some((acc, Call::Kernel { id, args })))
+}
+
+/// Resolves one primitive launch into its call and memory accesses.
+pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Call)> {
     let rows = if l.one_row { 1 } else { r.n_tokens };
     let mut a = A {
         r,
@@ -170,38 +264,27 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
         rows,
         acc: Vec::new(),
     };
-    let k = *r.kernels;
     let n = rows as u32;
     let pos0 = r.pos0 as u32;
-    let bd = crate::ascend::kernels::BLOCK_DIM;
-    // SAFETY (every wrapper call below): the pointers are device addresses of
-    // allocations sized by the plan for `rows` rows (arena buffers, state slots,
-    // weights of the bound GGUF tensors), resolved exactly as the kernel ABI orders
-    // them; the ranges the kernel writes are listed in `acc` and checked by the
-    // emulation; the memory stays allocated until the session ends, after a sync.
-    let work: Work = match l.kernel {
+    let work: Call = match l.kernel {
         Kernel::Embed => {
             let (t, tok, y) = (a.wreq(0)?, a.p(1, false)?, a.p(2, true)?);
             let (e, v) = (a.width(2)?, a.dims(0)?[1] as u32);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s: *mut c_void| unsafe { (k.embed)(bd, s, i(t), i(tok), o(y), n, e, v) })
+            call("embed", slots![t, tok, y, n, e, v])?
         }
         Kernel::HcExpand => {
             let (x, y, e) = (a.p(0, false)?, a.p(1, true)?, a.width(0)?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { (k.hc_expand)(bd, s, i(x), o(y), n, e) })
+            call("hc_expand", slots![x, y, n, e])?
         }
         Kernel::TakeLast => {
             let all = r.n_tokens;
             let (x, y, w) = (a.p_rows(0, false, all)?, a.p(1, true)?, a.width(0)?);
             let nt = all as u32;
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { (k.take_last)(bd, s, i(x), o(y), nt, w) })
+            call("take_last", slots![x, y, nt, w])?
         }
         Kernel::Add => {
             let (x, b, y, w) = (a.p(0, false)?, a.p(1, false)?, a.p(2, true)?, a.width(0)?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { (k.add)(bd, s, i(x), i(b), o(y), n, w) })
+            call("add", slots![x, b, y, n, w])?
         }
         Kernel::Swiglu => {
             let (g, u, m, w, c) = (
@@ -211,8 +294,7 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 a.width(0)?,
                 a.float("clamp")?,
             );
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { (k.swiglu)(bd, s, i(g), i(u), o(m), n, w, c) })
+            call("swiglu", slots![g, u, m, n, w, c])?
         }
         Kernel::MoeSwiglu => {
             let (g, u, wt, m) = (
@@ -222,67 +304,33 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 a.p(3, true)?,
             );
             let (kk, ff, c) = (a.width(2)?, a.int("n_ff")?, a.float("clamp")?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.moe_swiglu)(bd, s, i(g), i(u), i(wt), o(m), n, kk, ff, c)
-            })
+            call("moe_swiglu", slots![g, u, wt, m, n, kk, ff, c])?
         }
         Kernel::MatvecF16 | Kernel::MatvecQ8_0 | Kernel::MatvecQ8_0Grouped => {
             let (w, x, y, d) = (a.wreq(0)?, a.p(1, false)?, a.p(2, true)?, a.dims(0)?);
             let (din, dout) = (d[0] as u32, d[1] as u32);
             match l.kernel {
-                // SAFETY: device addresses resolved per the kernel ABI (see above).
-                Kernel::MatvecF16 => Box::new(move |s| unsafe {
-                    (k.matvec_f16)(bd, s, i(w), i(x), o(y), n, din, dout)
-                }),
-                // SAFETY: device addresses resolved per the kernel ABI (see above).
-                Kernel::MatvecQ8_0 => Box::new(move |s| unsafe {
-                    (k.matvec_q8_0)(bd, s, i(w), i(x), o(y), n, din, dout)
-                }),
+                Kernel::MatvecF16 => call("matvec_f16", slots![w, x, y, n, din, dout])?,
+                Kernel::MatvecQ8_0 => call("matvec_q8_0", slots![w, x, y, n, din, dout])?,
                 _ => {
                     let g = a.int("groups")?;
-                    // SAFETY: device addresses resolved per the kernel ABI (see above).
-                    Box::new(move |s| unsafe {
-                        (k.matvec_q8_0_grouped)(bd, s, i(w), i(x), o(y), n, din, dout, g)
-                    })
+                    call("matvec_q8_0_grouped", slots![w, x, y, n, din, dout, g])?
                 }
             }
         }
         Kernel::QuantizeQ8_0 | Kernel::QuantizeQ8K => {
             let (x, q, w) = (a.p(0, false)?, a.p(1, true)?, a.width(0)?);
-            let f = if l.kernel == Kernel::QuantizeQ8_0 {
-                k.quantize_q8_0
-            } else {
-                k.quantize_q8_k
-            };
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { f(bd, s, i(x), o(q), n, w) })
+            call(l.kernel.op_name(), slots![x, q, n, w])?
         }
         Kernel::HcSplit => {
             let (m, sc, ba) = (a.p(0, false)?, a.wreq(1)?, a.wreq(2)?);
             let (pre, post, comb) = (a.p(3, true)?, a.p(4, true)?, a.p(5, true)?);
             let (it, eps) = (a.int("iters")?, a.float("eps")?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.hc_split)(
-                    bd,
-                    s,
-                    i(m),
-                    i(sc),
-                    i(ba),
-                    o(pre),
-                    o(post),
-                    o(comb),
-                    n,
-                    it,
-                    eps,
-                )
-            })
+            call("hc_split", slots![m, sc, ba, pre, post, comb, n, it, eps])?
         }
         Kernel::HcWeightedSum => {
             let (hc, w, x, e) = (a.p(0, false)?, a.p(1, false)?, a.p(2, true)?, a.width(2)?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { (k.hc_weighted_sum)(bd, s, i(hc), i(w), o(x), n, e) })
+            call("hc_weighted_sum", slots![hc, w, x, n, e])?
         }
         Kernel::HcPost => {
             let (y, res, post, comb) = (
@@ -292,10 +340,7 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 a.p(3, false)?,
             );
             let (out, e) = (a.p(4, true)?, a.width(0)?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.hc_post)(bd, s, i(y), i(res), i(post), i(comb), o(out), n, e)
-            })
+            call("hc_post", slots![y, res, post, comb, out, n, e])?
         }
         Kernel::HcHeadWeights => {
             let (pre, sc, ba, w, eps) = (
@@ -305,23 +350,16 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 a.p(3, true)?,
                 a.float("eps")?,
             );
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.hc_head_weights)(bd, s, i(pre), i(sc), i(ba), o(w), n, eps)
-            })
+            call("hc_head_weights", slots![pre, sc, ba, w, n, eps])?
         }
         Kernel::RouterProbs => {
             let (x, p, ne) = (a.p(0, false)?, a.p(1, true)?, a.width(0)?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { (k.router_probs)(bd, s, i(x), o(p), n, ne) })
+            call("router_probs", slots![x, p, n, ne])?
         }
         Kernel::RouterTopk => {
             let (p, b, ids, wt) = (a.p(0, false)?, a.p(1, false)?, a.p(2, true)?, a.p(3, true)?);
             let (ne, kk, sc) = (a.width(0)?, a.int("k")?, a.float("scale")?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.router_topk)(bd, s, i(p), i(b), o(ids), o(wt), n, ne, kk, sc)
-            })
+            call("router_topk", slots![p, b, ids, wt, n, ne, kk, sc])?
         }
         Kernel::RouterHash => {
             let (p, tab, tok) = (a.p(0, false)?, a.wreq(1)?, a.p(2, false)?);
@@ -332,36 +370,20 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 a.float("scale")?,
                 a.dims(1)?[1] as u32,
             );
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.router_hash)(bd, s, i(p), i(tab), i(tok), o(ids), o(wt), n, ne, kk, sc, v)
-            })
+            call(
+                "router_hash",
+                slots![p, tab, tok, ids, wt, n, ne, kk, sc, v],
+            )?
         }
         Kernel::MoeGateUp => {
             let (g, u, xq, ids) = (a.wreq(0)?, a.wreq(1)?, a.p(2, false)?, a.p(3, false)?);
             let (go, uo, d) = (a.p(4, true)?, a.p(5, true)?, a.dims(0)?);
             let (e, ff, ne, kk) = (d[0] as u32, d[1] as u32, d[2] as u32, a.width(3)?);
             let (e0, e1) = (a.int("e0")?, a.int("e1")?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.moe_gate_up)(
-                    bd,
-                    s,
-                    i(g),
-                    i(u),
-                    i(xq),
-                    i(ids),
-                    o(go),
-                    o(uo),
-                    n,
-                    e,
-                    ff,
-                    ne,
-                    kk,
-                    e0,
-                    e1,
-                )
-            })
+            call(
+                "moe_gate_up",
+                slots![g, u, xq, ids, go, uo, n, e, ff, ne, kk, e0, e1],
+            )?
         }
         Kernel::MoeDown => {
             let (w, mq, ids, y, d) = (
@@ -373,10 +395,7 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
             );
             let (ff, e, ne, kk) = (d[0] as u32, d[1] as u32, d[2] as u32, a.width(2)?);
             let (e0, e1) = (a.int("e0")?, a.int("e1")?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.moe_down)(bd, s, i(w), i(mq), i(ids), o(y), n, ff, e, ne, kk, e0, e1)
-            })
+            call("moe_down", slots![w, mq, ids, y, n, ff, e, ne, kk, e0, e1])?
         }
         Kernel::Rope => {
             let (x, tab, y) = (a.p(0, false)?, a.p(1, false)?, a.p(3, true)?);
@@ -387,10 +406,7 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 a.int("inverse")?,
                 a.state_rows(1)?,
             );
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.rope)(bd, s, i(x), i(tab), o(y), n, pos0, h, hd, nr, inv, tr)
-            })
+            call("rope", slots![x, tab, y, n, pos0, h, hd, nr, inv, tr])?
         }
         Kernel::Fp8Kv => {
             let (x, y, d, nq) = (
@@ -399,27 +415,21 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 a.width(1)?,
                 a.int("n_quant")?,
             );
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { (k.fp8_kv)(bd, s, i(x), o(y), n, d, nq) })
+            call("fp8_kv", slots![x, y, n, d, nq])?
         }
         Kernel::IndexerQat => {
             let (x, y, hd) = (a.p(0, false)?, a.p(1, true)?, a.int("head_dim")?);
             let h = a.width(1)? / hd.max(1);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { (k.indexer_qat)(bd, s, i(x), o(y), n, h, hd) })
+            call("indexer_qat", slots![x, y, n, h, hd])?
         }
         Kernel::KvPushRaw => {
             let (kv, raw, hd) = (a.p(0, false)?, a.p(1, true)?, a.width(0)?);
             let (win, ring) = (a.int("window")?, a.state_rows(1)?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.kv_push_raw)(bd, s, i(kv), o(raw), n, pos0, hd, win, ring)
-            })
+            call("kv_push_raw", slots![kv, raw, n, pos0, hd, win, ring])?
         }
         Kernel::RmsNormPlain => {
             let (x, y, w, eps) = (a.p(0, false)?, a.p(1, true)?, a.width(0)?, a.float("eps")?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { (k.rms_norm_plain)(bd, s, i(x), o(y), n, w, eps) })
+            call("rms_norm_plain", slots![x, y, n, w, eps])?
         }
         Kernel::RmsNorm => {
             let (x, wt, y, w, eps) = (
@@ -429,8 +439,7 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 a.width(0)?,
                 a.float("eps")?,
             );
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { (k.rms_norm)(bd, s, i(x), i(wt), o(y), n, w, eps) })
+            call("rms_norm", slots![x, wt, y, n, w, eps])?
         }
         Kernel::HeadRmsNorm => {
             let (x, y, hd, eps) = (
@@ -440,8 +449,7 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 a.float("eps")?,
             );
             let h = a.width(0)? / hd.max(1);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe { (k.head_rms_norm)(bd, s, i(x), o(y), n, h, hd, eps) })
+            call("head_rms_norm", slots![x, y, n, h, hd, eps])?
         }
         Kernel::CompressorUpdate | Kernel::IndexerTopk | Kernel::Attention if r.host_ops => {
             if !r.host_memory {
@@ -450,7 +458,7 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                     l.kernel.op_name()
                 ));
             }
-            super::hostops::host_op(&mut a)?
+            Call::Host(super::hostops::host_op(&mut a)?)
         }
         Kernel::Attention => {
             let (q, sinks, raw) = (a.p(0, false)?, a.wreq(1)?, a.p(2, false)?);
@@ -473,28 +481,13 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 _ => (a.p(3, false)?, a.state_rows(3)?, 0, 0, 5),
             };
             let out = a.p(out_i, true)?;
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.attention)(
-                    bd,
-                    s,
-                    i(q),
-                    i(sinks),
-                    i(raw),
-                    i(comp),
-                    i(sel),
-                    o(out),
-                    n,
-                    pos0,
-                    h,
-                    hd,
-                    win,
-                    ratio,
-                    ring,
-                    comp_rows,
-                    top_k,
-                )
-            })
+            call(
+                "attention",
+                slots![
+                    q, sinks, raw, comp, sel, out, n, pos0, h, hd, win, ratio, ring, comp_rows,
+                    top_k
+                ],
+            )?
         }
         Kernel::IndexerTopk => {
             let (q, w, rows_p, sel) = (
@@ -510,24 +503,10 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
                 a.int("ratio")?,
                 a.state_rows(2)?,
             );
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.indexer_topk)(
-                    bd,
-                    s,
-                    i(q),
-                    i(w),
-                    i(rows_p),
-                    o(sel),
-                    n,
-                    pos0,
-                    h,
-                    hd,
-                    tk,
-                    ratio,
-                    nr,
-                )
-            })
+            call(
+                "indexer_topk",
+                slots![q, w, rows_p, sel, n, pos0, h, hd, tk, ratio, nr],
+            )?
         }
         Kernel::CompressorUpdate => {
             let (kv, sc, ape, norm) = (a.p(0, false)?, a.p(1, false)?, a.wreq(2)?, a.wreq(3)?);
@@ -536,31 +515,13 @@ pub fn resolve(r: &Resolver<'_>, l: &'static Launch) -> R<(Vec<Access>, Work)> {
             let (ratio, hd, nr) = (a.int("ratio")?, a.int("head_dim")?, a.int("n_rot")?);
             let (post, nq, eps) = (a.int("post")?, a.int("n_quant")?, a.float("eps")?);
             let (crows, trows) = (a.state_rows(6)?, a.state_rows(7)?);
-            // SAFETY: device addresses resolved per the kernel ABI (see above).
-            Box::new(move |s| unsafe {
-                (k.compressor_update)(
-                    bd,
-                    s,
-                    i(kv),
-                    i(sc),
-                    i(ape),
-                    i(norm),
-                    o(skv),
-                    o(ssc),
-                    o(comp),
-                    i(tab),
-                    n,
-                    pos0,
-                    ratio,
-                    hd,
-                    nr,
-                    post,
-                    nq,
-                    eps,
-                    crows,
-                    trows,
-                )
-            })
+            call(
+                "compressor_update",
+                slots![
+                    kv, sc, ape, norm, skv, ssc, comp, tab, n, pos0, ratio, hd, nr, post, nq, eps,
+                    crows, trows
+                ],
+            )?
         }
         other => {
             return Err(format!(

@@ -2,15 +2,25 @@
 //
 // The kernel sources include "kernel_operator.h"; with CANN that is the real header, here it
 // is this file (the build puts emu/ first on the include path and defines ASCENDC_EMU).
-// A launch runs the kernel body once per block index, sequentially, each block with its own
-// 256 KiB unified buffer. The emulation enforces the device rules a kernel could break:
+// A launch runs the kernel body once per block index, each block a coroutine with its own
+// 256 KiB unified buffer and stack. Blocks run one after another, in index order, up to the
+// end of the body or to a SyncAll; SyncAll switches to the next block, and the blocks resume
+// (again in order) once every block has reached it. So the results do not depend on timing,
+// and a kernel that reads another block's output without a barrier reads stale data here
+// too. The emulation enforces the device rules a kernel could break:
 //   * DataCopy: length a multiple of 32 bytes, unified-buffer side 32-byte aligned;
 //   * vector instructions: every unified-buffer operand 32-byte aligned;
 //   * unified buffer capacity: the sum of a block's InitBuffer sizes <= 256 KiB;
 //   * queues: AllocTensor beyond the queue's buffer count, DeQue of an empty queue,
 //     FreeTensor of a buffer that is not allocated;
 //   * bounds: every Global/Local access (DMA, vector or scalar) inside its tensor
-//     (a GlobalTensor knows the size given to SetGlobalBuffer).
+//     (a GlobalTensor knows the size given to SetGlobalBuffer);
+//   * one live TPipe per block (a second one hangs the device): a kernel that runs several
+//     bodies one after another (a fused kernel) must end each body's TPipe first;
+//   * SyncAll (soft synchronisation): reached by every block the same number of times, with
+//     a global workspace of >= 32 bytes per block that holds zeros when the launch starts
+//     (each block's slot counts its barriers, as the device's algorithm does), and a
+//     unified-buffer workspace of >= 32 bytes per block.
 // A violation prints one line "ascendc-emu: <rule>: kernel <name> block <i>/<n>: <values>"
 // and aborts the process. Arithmetic is IEEE f32 (Exp/Sqrt/Ln from libm). Reductions follow
 // the documented orders: ReduceSum adds a tree within each 256-byte repeat and the repeats'
@@ -23,7 +33,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <functional>
 #include <type_traits>
+#include <ucontext.h>
+#include <vector>
 
 #define __global__
 #define __aicore__
@@ -34,14 +47,29 @@ namespace ascendc_emu {
 
 constexpr uint32_t UB_BYTES = 256 * 1024;
 
+// One block's state: its unified buffer, its pipe and its place in the launch.
 struct Ctx {
     const char *kernel = "?";
     uint32_t block = 0, blocks = 1;
     uint32_t ub_used = 0;
-    uint32_t ub_peak = 0;  // largest ub_used since the last reset (for the cost model's tests)
+    uint32_t pipes = 0;  // live TPipe objects
+    uint32_t syncs = 0;  // SyncAll calls so far
+    bool waiting = false, done = false;
+    ucontext_t uc;
+    std::vector<uint8_t> stack;
     alignas(64) uint8_t ub[UB_BYTES];
 };
-inline thread_local Ctx ctx;
+
+// This thread's blocks (reused by every launch) and the one running now.
+inline thread_local std::vector<Ctx *> blocks_pool;
+inline thread_local Ctx outside;  // the context outside any launch
+inline thread_local Ctx *cur = &outside;
+inline thread_local ucontext_t scheduler;
+inline thread_local const std::function<void()> *body = nullptr;
+// Largest ub_used of any block since the last reset (for the cost model's tests).
+inline thread_local uint32_t ub_peak = 0;
+
+inline Ctx &ctx() { return *cur; }
 
 [[noreturn]] inline void fail(const char *rule, const char *fmt, ...) {
     char buf[512];
@@ -49,14 +77,14 @@ inline thread_local Ctx ctx;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "ascendc-emu: %s: kernel %s block %u/%u: %s\n", rule, ctx.kernel, ctx.block,
-            ctx.blocks, buf);
+    fprintf(stderr, "ascendc-emu: %s: kernel %s block %u/%u: %s\n", rule, ctx().kernel, ctx().block,
+            ctx().blocks, buf);
     fflush(stderr);
     abort();
 }
 
 inline uint32_t ub_offset(const void *p) {
-    return (uint32_t)((const uint8_t *)p - ctx.ub);
+    return (uint32_t)((const uint8_t *)p - ctx().ub);
 }
 
 // IEEE binary16 from f32, round to nearest even (subnormals included, NaN -> 0x7e00).
@@ -124,8 +152,8 @@ enum pipe_t { PIPE_V, PIPE_MTE2, PIPE_MTE3, PIPE_S, PIPE_ALL };
 enum class CacheLine { SINGLE_CACHE_LINE, ENTIRE_DATA_CACHE };
 enum class DcciDst { CACHELINE_OUT, CACHELINE_ALL };
 
-inline int64_t GetBlockIdx() { return ctx.block; }
-inline int64_t GetBlockNum() { return ctx.blocks; }
+inline int64_t GetBlockIdx() { return ctx().block; }
+inline int64_t GetBlockNum() { return ctx().blocks; }
 template <pipe_t P> inline void PipeBarrier() {}
 
 template <typename T> class GlobalTensor {
@@ -211,7 +239,7 @@ public:
             if (!slots[i].alloc) {
                 slots[i].alloc = true;
                 LocalTensor<T> t;
-                t.ptr = (T *)(ctx.ub + slots[i].off);
+                t.ptr = (T *)(ctx().ub + slots[i].off);
                 t.size = slots[i].len / sizeof(T);
                 t.buf = i;
                 return t;
@@ -231,7 +259,7 @@ public:
         head = (head + 1) % num;
         count--;
         LocalTensor<T> t;
-        t.ptr = (T *)(ctx.ub + slots[i].off);
+        t.ptr = (T *)(ctx().ub + slots[i].off);
         t.size = slots[i].len / sizeof(T);
         t.buf = i;
         return t;
@@ -251,7 +279,7 @@ public:
         if (!init) fail("queue misuse", "TBuf::Get before InitBuffer");
         if (n * sizeof(T) > len) fail("local out of range", "TBuf::Get(%u) of a %u-byte buffer", n, len);
         LocalTensor<T> t;
-        t.ptr = (T *)(ctx.ub + off);
+        t.ptr = (T *)(ctx().ub + off);
         t.size = n;
         return t;
     }
@@ -259,14 +287,29 @@ public:
 
 class TPipe {
 public:
-    TPipe() { ctx.ub_used = 0; }
+    TPipe() {
+        if (ctx().pipes) fail("two live TPipe objects", "a TPipe was created while another is alive");
+        ctx().pipes = 1;
+        ctx().ub_used = 0;
+    }
+    TPipe(const TPipe &) = delete;
+    TPipe &operator=(const TPipe &) = delete;
+    ~TPipe() { Destroy(); }
+    // Releases the pipe's unified buffer (the destructor does it too).
+    void Destroy() {
+        if (!live) return;
+        live = false;
+        ctx().pipes = 0;
+        ctx().ub_used = 0;
+    }
     uint32_t take(uint32_t bytes) {
+        if (!live) fail("queue misuse", "InitBuffer on a destroyed TPipe");
         uint32_t len = (bytes + 31) / 32 * 32;
-        uint32_t off = ctx.ub_used;
+        uint32_t off = ctx().ub_used;
         if ((uint64_t)off + len > ascendc_emu::UB_BYTES)
             fail("unified buffer over capacity", "InitBuffer of %u bytes with %u in use (capacity %u)", len, off, ascendc_emu::UB_BYTES);
-        ctx.ub_used = off + len;
-        if (ctx.ub_used > ctx.ub_peak) ctx.ub_peak = ctx.ub_used;
+        ctx().ub_used = off + len;
+        if (ctx().ub_used > ascendc_emu::ub_peak) ascendc_emu::ub_peak = ctx().ub_used;
         return off;
     }
     template <TPosition P, int32_t D> void InitBuffer(TQue<P, D> &q, int32_t num, uint32_t len) {
@@ -279,6 +322,9 @@ public:
         b.len = (len + 31) / 32 * 32;
         b.init = true;
     }
+
+private:
+    bool live = true;
 };
 
 // ---- DMA -------------------------------------------------------------------------------
@@ -457,13 +503,87 @@ EMU_WHOLE(WholeReduceSum, 0.0f, acc = detail::tree_sum(p, mask))
 
 }  // namespace AscendC
 
-// Emulated launch: the kernel body once per block index, in order.
-#define ASCENDC_EMU_LAUNCH(KERNEL, BLOCKS, ...)                 \
-    do {                                                        \
-        ascendc_emu::ctx.kernel = #KERNEL;                      \
-        ascendc_emu::ctx.blocks = (BLOCKS);                     \
-        for (uint32_t b_ = 0; b_ < (BLOCKS); b_++) {            \
-            ascendc_emu::ctx.block = b_;                        \
-            KERNEL(__VA_ARGS__);                                \
-        }                                                       \
-    } while (0)
+// ---- multi-core synchronisation ------------------------------------------------------------
+namespace AscendC {
+// Soft all-core barrier. Each block counts its barriers in its 32-byte slot of `gm` (which
+// must hold zeros when the launch starts), then waits until every block has arrived.
+template <bool isAIVOnly = true>
+inline void SyncAll(const GlobalTensor<int32_t> &gm, const LocalTensor<int32_t> &ub, int32_t usedCores = 0) {
+    ascendc_emu::Ctx &c = ascendc_emu::ctx();
+    if (usedCores != 0 && (uint32_t)usedCores != c.blocks) fail("unsupported SyncAll form", "usedCores %d of %u blocks", usedCores, c.blocks);
+    if (gm.size < 8ull * c.blocks) fail("SyncAll workspace too small", "global workspace of %llu int32 for %u blocks", (unsigned long long)gm.size, c.blocks);
+    if (ub.size < 8u * c.blocks) fail("SyncAll workspace too small", "UB workspace of %u int32 for %u blocks", ub.size, c.blocks);
+    detail::vec_operand(ub, 8u * c.blocks, "SyncAll");
+    if (ascendc_emu::cur == &ascendc_emu::outside) fail("SyncAll outside a launch", "no blocks to wait for");
+    int32_t *slot = gm.ptr + 8ull * c.block;
+    if (*slot != (int32_t)c.syncs) fail("SyncAll workspace not zeroed", "slot of block %u holds %d at barrier %u", c.block, *slot, c.syncs + 1);
+    c.syncs++;
+    *slot = (int32_t)c.syncs;
+    c.waiting = true;
+    swapcontext(&c.uc, &ascendc_emu::scheduler);
+}
+}  // namespace AscendC
+
+namespace ascendc_emu {
+inline void block_entry() {
+    (*body)();
+    cur->done = true;
+    cur->pipes = 0;
+    swapcontext(&cur->uc, &scheduler);
+}
+
+// Runs `fn` once per block: every block up to its next SyncAll (or its end), in index order,
+// then again until all have finished. A round in which some blocks finished while others
+// wait at a barrier is a deadlock on the device.
+inline void launch(const char *kernel, uint32_t blocks, const std::function<void()> &fn) {
+    if (blocks == 0) return;
+    if (cur != &outside) fail("nested launch", "launch of %s from inside a kernel", kernel);
+    constexpr size_t STACK = 512 * 1024;
+    while (blocks_pool.size() < blocks) {
+        Ctx *c = new Ctx();
+        c->stack.resize(STACK);
+        blocks_pool.push_back(c);
+    }
+    const std::function<void()> *saved = body;
+    body = &fn;
+    for (uint32_t b = 0; b < blocks; b++) {
+        Ctx *c = blocks_pool[b];
+        c->kernel = kernel;
+        c->block = b;
+        c->blocks = blocks;
+        c->ub_used = c->pipes = c->syncs = 0;
+        c->waiting = c->done = false;
+        getcontext(&c->uc);
+        c->uc.uc_stack.ss_sp = c->stack.data();
+        c->uc.uc_stack.ss_size = c->stack.size();
+        c->uc.uc_link = nullptr;
+        makecontext(&c->uc, block_entry, 0);
+    }
+    for (;;) {
+        uint32_t done = 0, waiting = 0;
+        for (uint32_t b = 0; b < blocks; b++) {
+            Ctx *c = blocks_pool[b];
+            if (c->done) {
+                done++;
+                continue;
+            }
+            c->waiting = false;
+            cur = c;
+            swapcontext(&scheduler, &c->uc);
+            cur = &outside;
+            if (c->done) done++;
+            else waiting++;
+        }
+        if (done == blocks) break;
+        if (done > 0) {
+            cur = blocks_pool[0];
+            fail("SyncAll not reached by every block", "%u blocks finished while %u wait at a barrier", done, waiting);
+        }
+    }
+    body = saved;
+}
+}  // namespace ascendc_emu
+
+// Emulated launch: KERNEL(args) once per block index (see ascendc_emu::launch).
+#define ASCENDC_EMU_LAUNCH(KERNEL, BLOCKS, ...) \
+    ascendc_emu::launch(#KERNEL, (BLOCKS), [&]() { KERNEL(__VA_ARGS__); })

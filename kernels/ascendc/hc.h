@@ -7,9 +7,10 @@
 // work on 24 (4) control values per token: the sigmoids and the softmax exponentials are
 // vector Exp/Reciprocal on a UB tile; the Sinkhorn normalisation of the 4x4 comb is scalar
 // on UB (16 values, inherently sequential). Their token rows go to cores in ranges of 16.
+#pragma once
 #include "common.h"
 
-namespace {
+namespace ds4_hc {
 
 constexpr uint32_t CH = 4096;
 
@@ -108,21 +109,20 @@ private:
 
 constexpr uint32_t RT = 16;  // token rows per core share
 
-}  // namespace
 
-DS4_KERNEL ds4_hc_weighted_sum(GM_ADDR hc, GM_ADDR w, GM_ADDR x, uint32_t rows, uint32_t n) {
+DS4_IMPL ds4_hc_weighted_sum(GM_ADDR hc, GM_ADDR w, GM_ADDR x, uint32_t rows, uint32_t n) {
     Mix op;
     op.Init(rows, n);
     op.WeightedSum(hc, w, x);
 }
 
-DS4_KERNEL ds4_hc_post(GM_ADDR y, GM_ADDR res, GM_ADDR post, GM_ADDR comb, GM_ADDR out, uint32_t rows, uint32_t n) {
+DS4_IMPL ds4_hc_post(GM_ADDR y, GM_ADDR res, GM_ADDR post, GM_ADDR comb, GM_ADDR out, uint32_t rows, uint32_t n) {
     Mix op;
     op.Init(rows, n);
     op.Post(y, res, post, comb, out);
 }
 
-DS4_KERNEL ds4_hc_split(GM_ADDR mix, GM_ADDR scale, GM_ADDR base, GM_ADDR pre, GM_ADDR post, GM_ADDR comb,
+DS4_IMPL ds4_hc_split(GM_ADDR mix, GM_ADDR scale, GM_ADDR base, GM_ADDR pre, GM_ADDR post, GM_ADDR comb,
                         uint32_t rows, uint32_t iters, float eps) {
     TPipe pipe;
     TBuf<TPosition::VECCALC> in, z, e, outP, outO, outC, scratch;
@@ -198,7 +198,7 @@ DS4_KERNEL ds4_hc_split(GM_ADDR mix, GM_ADDR scale, GM_ADDR base, GM_ADDR pre, G
     }
 }
 
-DS4_KERNEL ds4_hc_head_weights(GM_ADDR pre, GM_ADDR scale, GM_ADDR base, GM_ADDR w, uint32_t rows, float eps) {
+DS4_IMPL ds4_hc_head_weights(GM_ADDR pre, GM_ADDR scale, GM_ADDR base, GM_ADDR w, uint32_t rows, float eps) {
     TPipe pipe;
     TBuf<TPosition::VECCALC> in, scratch;
     pipe.InitBuffer(in, RT * 4 * sizeof(float));
@@ -227,20 +227,17 @@ DS4_KERNEL ds4_hc_head_weights(GM_ADDR pre, GM_ADDR scale, GM_ADDR base, GM_ADDR
     }
 }
 
-DS4_WRAPPER aclrtlaunch_hc_split(uint32_t blockDim, void *stream, uint8_t *mix, uint8_t *scale, uint8_t *base,
-                                 uint8_t *pre, uint8_t *post, uint8_t *comb, uint32_t n_tokens, uint32_t iters,
-                                 float eps) {
-    DS4_LAUNCH(ds4_hc_split, blockDim, stream, mix, scale, base, pre, post, comb, n_tokens, iters, eps);
+DS4_OP hc_split(GM_ADDR mix, GM_ADDR scale, GM_ADDR base, GM_ADDR pre, GM_ADDR post, GM_ADDR comb, uint32_t n_tokens, uint32_t iters, float eps) {
+    ds4_hc_split(mix, scale, base, pre, post, comb, n_tokens, iters, eps);
 }
-DS4_WRAPPER aclrtlaunch_hc_weighted_sum(uint32_t blockDim, void *stream, uint8_t *hc, uint8_t *w, uint8_t *x,
-                                        uint32_t n_tokens, uint32_t n_embd) {
-    DS4_LAUNCH(ds4_hc_weighted_sum, blockDim, stream, hc, w, x, n_tokens, n_embd);
+DS4_OP hc_weighted_sum(GM_ADDR hc, GM_ADDR w, GM_ADDR x, uint32_t n_tokens, uint32_t n_embd) {
+    ds4_hc_weighted_sum(hc, w, x, n_tokens, n_embd);
 }
-DS4_WRAPPER aclrtlaunch_hc_post(uint32_t blockDim, void *stream, uint8_t *y, uint8_t *res, uint8_t *post,
-                                uint8_t *comb, uint8_t *out, uint32_t n_tokens, uint32_t n_embd) {
-    DS4_LAUNCH(ds4_hc_post, blockDim, stream, y, res, post, comb, out, n_tokens, n_embd);
+DS4_OP hc_post(GM_ADDR y, GM_ADDR res, GM_ADDR post, GM_ADDR comb, GM_ADDR out, uint32_t n_tokens, uint32_t n_embd) {
+    ds4_hc_post(y, res, post, comb, out, n_tokens, n_embd);
 }
-DS4_WRAPPER aclrtlaunch_hc_head_weights(uint32_t blockDim, void *stream, uint8_t *pre, uint8_t *scale,
-                                        uint8_t *base, uint8_t *w, uint32_t n_tokens, float eps) {
-    DS4_LAUNCH(ds4_hc_head_weights, blockDim, stream, pre, scale, base, w, n_tokens, eps);
+DS4_OP hc_head_weights(GM_ADDR pre, GM_ADDR scale, GM_ADDR base, GM_ADDR w, uint32_t n_tokens, float eps) {
+    ds4_hc_head_weights(pre, scale, base, w, n_tokens, eps);
 }
+
+}  // namespace ds4_hc

@@ -13,9 +13,10 @@
 // FIXME: the weight is re-read once per token of a prefill chunk (a cube GEMM would not).
 // FIXME: the 16-bit unpack is scalar work per weight; a repacked device layout (quants and
 // scales split at upload) would make the dequantisation pure vector work.
+#pragma once
 #include "common.h"
 
-namespace {
+namespace ds4_matvec {
 
 constexpr uint32_t KB = 128;          // Q8_0 blocks per chunk (4096 values)
 constexpr uint32_t CH = KB * 32;      // values per chunk
@@ -289,44 +290,40 @@ private:
     uint32_t rows_, n_, qk_, nb_, bb_;
 };
 
-}  // namespace
 
-DS4_KERNEL ds4_matvec_q8_0(GM_ADDR w, GM_ADDR xq, GM_ADDR y, uint32_t rows, uint32_t groups, uint32_t gin,
+DS4_IMPL ds4_matvec_q8_0(GM_ADDR w, GM_ADDR xq, GM_ADDR y, uint32_t rows, uint32_t groups, uint32_t gin,
                            uint32_t out) {
     Q8Matvec op;
     op.Init(w, xq, y, rows, groups, gin, out);
     op.Process();
 }
 
-DS4_KERNEL ds4_matvec_f16(GM_ADDR w, GM_ADDR x, GM_ADDR y, uint32_t rows, uint32_t in, uint32_t out) {
+DS4_IMPL ds4_matvec_f16(GM_ADDR w, GM_ADDR x, GM_ADDR y, uint32_t rows, uint32_t in, uint32_t out) {
     F16Matvec op;
     op.Init(w, x, y, rows, in, out);
     op.Process();
 }
 
-DS4_KERNEL ds4_quantize(GM_ADDR x, GM_ADDR q, uint32_t rows, uint32_t n, uint32_t qk) {
+DS4_IMPL ds4_quantize(GM_ADDR x, GM_ADDR q, uint32_t rows, uint32_t n, uint32_t qk) {
     Quantize op;
     op.Init(x, q, rows, n, qk);
     op.Process();
 }
 
-DS4_WRAPPER aclrtlaunch_matvec_f16(uint32_t blockDim, void *stream, uint8_t *w, uint8_t *x, uint8_t *y,
-                                   uint32_t n_tokens, uint32_t n_in, uint32_t n_out) {
-    DS4_LAUNCH(ds4_matvec_f16, blockDim, stream, w, x, y, n_tokens, n_in, n_out);
+DS4_OP matvec_f16(GM_ADDR w, GM_ADDR x, GM_ADDR y, uint32_t n_tokens, uint32_t n_in, uint32_t n_out) {
+    ds4_matvec_f16(w, x, y, n_tokens, n_in, n_out);
 }
-DS4_WRAPPER aclrtlaunch_matvec_q8_0(uint32_t blockDim, void *stream, uint8_t *w, uint8_t *xq, uint8_t *y,
-                                    uint32_t n_tokens, uint32_t n_in, uint32_t n_out) {
-    DS4_LAUNCH(ds4_matvec_q8_0, blockDim, stream, w, xq, y, n_tokens, 1u, n_in, n_out);
+DS4_OP matvec_q8_0(GM_ADDR w, GM_ADDR xq, GM_ADDR y, uint32_t n_tokens, uint32_t n_in, uint32_t n_out) {
+    ds4_matvec_q8_0(w, xq, y, n_tokens, 1u, n_in, n_out);
 }
-DS4_WRAPPER aclrtlaunch_matvec_q8_0_grouped(uint32_t blockDim, void *stream, uint8_t *w, uint8_t *xq, uint8_t *y,
-                                            uint32_t n_tokens, uint32_t group_in, uint32_t n_out, uint32_t groups) {
-    DS4_LAUNCH(ds4_matvec_q8_0, blockDim, stream, w, xq, y, n_tokens, groups, group_in, n_out);
+DS4_OP matvec_q8_0_grouped(GM_ADDR w, GM_ADDR xq, GM_ADDR y, uint32_t n_tokens, uint32_t group_in, uint32_t n_out, uint32_t groups) {
+    ds4_matvec_q8_0(w, xq, y, n_tokens, groups, group_in, n_out);
 }
-DS4_WRAPPER aclrtlaunch_quantize_q8_0(uint32_t blockDim, void *stream, uint8_t *x, uint8_t *xq, uint32_t n_tokens,
-                                      uint32_t n) {
-    DS4_LAUNCH(ds4_quantize, blockDim, stream, x, xq, n_tokens, n, 32u);
+DS4_OP quantize_q8_0(GM_ADDR x, GM_ADDR xq, uint32_t n_tokens, uint32_t n) {
+    ds4_quantize(x, xq, n_tokens, n, 32u);
 }
-DS4_WRAPPER aclrtlaunch_quantize_q8_k(uint32_t blockDim, void *stream, uint8_t *x, uint8_t *xq, uint32_t n_tokens,
-                                      uint32_t n) {
-    DS4_LAUNCH(ds4_quantize, blockDim, stream, x, xq, n_tokens, n, 256u);
+DS4_OP quantize_q8_k(GM_ADDR x, GM_ADDR xq, uint32_t n_tokens, uint32_t n) {
+    ds4_quantize(x, xq, n_tokens, n, 256u);
 }
+
+}  // namespace ds4_matvec

@@ -17,9 +17,10 @@
 // write the compressed row, and (ratio 4) roll rows 4..7 into 0..3.
 // FIXME: the compressor runs on block 0 only: its tokens are sequential through the state
 // and the norm needs the whole pooled row; other blocks return at once.
+#pragma once
 #include "common.h"
 
-namespace {
+namespace ds4_rope_kv {
 
 constexpr uint32_t MAXW = 8192;  // values of one head / row handled at once
 
@@ -141,9 +142,8 @@ public:
     TBuf<TPosition::VECCALC> a_, b_, c_, s_, mask_, i_, scratch_;
 };
 
-}  // namespace
 
-DS4_KERNEL ds4_rope(GM_ADDR x, GM_ADDR table, GM_ADDR y, uint32_t rows, uint32_t pos0, uint32_t heads, uint32_t hd,
+DS4_IMPL ds4_rope(GM_ADDR x, GM_ADDR table, GM_ADDR y, uint32_t rows, uint32_t pos0, uint32_t heads, uint32_t hd,
                     uint32_t n_rot, uint32_t inverse, uint32_t table_rows) {
     Rows k;
     k.Init();
@@ -165,7 +165,7 @@ DS4_KERNEL ds4_rope(GM_ADDR x, GM_ADDR table, GM_ADDR y, uint32_t rows, uint32_t
 }
 
 // mode 0: fp8_kv (first n_quant values of each row); 1: indexer_qat (per 128-wide head).
-DS4_KERNEL ds4_row_quant(GM_ADDR x, GM_ADDR y, uint32_t rows, uint32_t width, uint32_t n_quant, uint32_t mode) {
+DS4_IMPL ds4_row_quant(GM_ADDR x, GM_ADDR y, uint32_t rows, uint32_t width, uint32_t n_quant, uint32_t mode) {
     Rows k;
     k.Init();
     GlobalTensor<float> xg, yg;
@@ -187,7 +187,7 @@ DS4_KERNEL ds4_row_quant(GM_ADDR x, GM_ADDR y, uint32_t rows, uint32_t width, ui
     }
 }
 
-DS4_KERNEL ds4_kv_push_raw(GM_ADDR kv, GM_ADDR raw, uint32_t rows, uint32_t pos0, uint32_t hd, uint32_t cap) {
+DS4_IMPL ds4_kv_push_raw(GM_ADDR kv, GM_ADDR raw, uint32_t rows, uint32_t pos0, uint32_t hd, uint32_t cap) {
     Rows k;
     k.Init();
     GlobalTensor<float> kg, rg;
@@ -208,7 +208,7 @@ DS4_KERNEL ds4_kv_push_raw(GM_ADDR kv, GM_ADDR raw, uint32_t rows, uint32_t pos0
 
 constexpr uint32_t MAX_HD = 512;
 
-DS4_KERNEL ds4_compressor_update(GM_ADDR kv_t, GM_ADDR sc_t, GM_ADDR ape, GM_ADDR norm, GM_ADDR st_kv, GM_ADDR st_sc,
+DS4_IMPL ds4_compressor_update(GM_ADDR kv_t, GM_ADDR sc_t, GM_ADDR ape, GM_ADDR norm, GM_ADDR st_kv, GM_ADDR st_sc,
                                  GM_ADDR comp, GM_ADDR table, uint32_t rows, uint32_t pos0, uint32_t ratio, uint32_t hd,
                                  uint32_t n_rot, uint32_t post, uint32_t n_quant, float eps, uint32_t comp_rows,
                                  uint32_t table_rows) {
@@ -310,29 +310,21 @@ DS4_KERNEL ds4_compressor_update(GM_ADDR kv_t, GM_ADDR sc_t, GM_ADDR ape, GM_ADD
     }
 }
 
-DS4_WRAPPER aclrtlaunch_compressor_update(uint32_t blockDim, void *stream, uint8_t *kv_t, uint8_t *sc_t, uint8_t *ape,
-                                          uint8_t *norm, uint8_t *st_kv, uint8_t *st_score, uint8_t *comp,
-                                          uint8_t *table, uint32_t n_tokens, uint32_t pos0, uint32_t ratio,
-                                          uint32_t head_dim, uint32_t n_rot, uint32_t post, uint32_t n_quant, float eps,
-                                          uint32_t comp_rows, uint32_t table_rows) {
-    DS4_LAUNCH(ds4_compressor_update, blockDim, stream, kv_t, sc_t, ape, norm, st_kv, st_score, comp, table, n_tokens,
-               pos0, ratio, head_dim, n_rot, post, n_quant, eps, comp_rows, table_rows);
+DS4_OP compressor_update(GM_ADDR kv_t, GM_ADDR sc_t, GM_ADDR ape, GM_ADDR norm, GM_ADDR st_kv, GM_ADDR st_score, GM_ADDR comp, GM_ADDR table, uint32_t n_tokens, uint32_t pos0, uint32_t ratio, uint32_t head_dim, uint32_t n_rot, uint32_t post, uint32_t n_quant, float eps, uint32_t comp_rows, uint32_t table_rows) {
+    ds4_compressor_update(kv_t, sc_t, ape, norm, st_kv, st_score, comp, table, n_tokens, pos0, ratio, head_dim, n_rot, post, n_quant, eps, comp_rows, table_rows);
 }
 
-DS4_WRAPPER aclrtlaunch_rope(uint32_t blockDim, void *stream, uint8_t *x, uint8_t *table, uint8_t *y,
-                             uint32_t n_tokens, uint32_t pos0, uint32_t heads, uint32_t head_dim, uint32_t n_rot,
-                             uint32_t inverse, uint32_t table_rows) {
-    DS4_LAUNCH(ds4_rope, blockDim, stream, x, table, y, n_tokens, pos0, heads, head_dim, n_rot, inverse, table_rows);
+DS4_OP rope(GM_ADDR x, GM_ADDR table, GM_ADDR y, uint32_t n_tokens, uint32_t pos0, uint32_t heads, uint32_t head_dim, uint32_t n_rot, uint32_t inverse, uint32_t table_rows) {
+    ds4_rope(x, table, y, n_tokens, pos0, heads, head_dim, n_rot, inverse, table_rows);
 }
-DS4_WRAPPER aclrtlaunch_fp8_kv(uint32_t blockDim, void *stream, uint8_t *x, uint8_t *y, uint32_t n_tokens,
-                               uint32_t head_dim, uint32_t n_quant) {
-    DS4_LAUNCH(ds4_row_quant, blockDim, stream, x, y, n_tokens, head_dim, n_quant, 0u);
+DS4_OP fp8_kv(GM_ADDR x, GM_ADDR y, uint32_t n_tokens, uint32_t head_dim, uint32_t n_quant) {
+    ds4_row_quant(x, y, n_tokens, head_dim, n_quant, 0u);
 }
-DS4_WRAPPER aclrtlaunch_indexer_qat(uint32_t blockDim, void *stream, uint8_t *q, uint8_t *y, uint32_t n_tokens,
-                                    uint32_t heads, uint32_t head_dim) {
-    DS4_LAUNCH(ds4_row_quant, blockDim, stream, q, y, n_tokens, heads * head_dim, 0u, 1u);
+DS4_OP indexer_qat(GM_ADDR q, GM_ADDR y, uint32_t n_tokens, uint32_t heads, uint32_t head_dim) {
+    ds4_row_quant(q, y, n_tokens, heads * head_dim, 0u, 1u);
 }
-DS4_WRAPPER aclrtlaunch_kv_push_raw(uint32_t blockDim, void *stream, uint8_t *kv, uint8_t *raw, uint32_t n_tokens,
-                                    uint32_t pos0, uint32_t head_dim, uint32_t window, uint32_t ring_rows) {
-    DS4_LAUNCH(ds4_kv_push_raw, blockDim, stream, kv, raw, n_tokens, pos0, head_dim, ring_rows);
+DS4_OP kv_push_raw(GM_ADDR kv, GM_ADDR raw, uint32_t n_tokens, uint32_t pos0, uint32_t head_dim, uint32_t window, uint32_t ring_rows) {
+    ds4_kv_push_raw(kv, raw, n_tokens, pos0, head_dim, ring_rows);
 }
+
+}  // namespace ds4_rope_kv

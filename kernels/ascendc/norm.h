@@ -5,9 +5,10 @@
 // Otherwise (decode: one row) every core computes the segment's sum of squares itself and
 // writes only its 64-byte-aligned slice, so no cross-core reduction is needed. The sum of
 // squares is accumulated in f32 per 4096-value chunk (the CPU kernel uses f64: see tests).
+#pragma once
 #include "common.h"
 
-namespace {
+namespace ds4_norm {
 
 constexpr uint32_t CH = 4096;  // values per chunk
 
@@ -92,25 +93,23 @@ private:
     bool hasW_;
 };
 
-}  // namespace
 
-DS4_KERNEL ds4_rms_norm(GM_ADDR x, GM_ADDR w, GM_ADDR y, uint32_t rows, uint32_t n, uint32_t seg, float eps) {
+DS4_IMPL ds4_rms_norm(GM_ADDR x, GM_ADDR w, GM_ADDR y, uint32_t rows, uint32_t n, uint32_t seg, float eps) {
     RmsNorm op;
     op.Init(x, w, y, rows, n, seg, eps);
     op.Process();
 }
 
-DS4_WRAPPER aclrtlaunch_rms_norm_plain(uint32_t blockDim, void *stream, uint8_t *x, uint8_t *y, uint32_t n_tokens,
-                                       uint32_t n, float eps) {
-    DS4_LAUNCH(ds4_rms_norm, blockDim, stream, x, nullptr, y, n_tokens, n, n, eps);
+DS4_OP rms_norm_plain(GM_ADDR x, GM_ADDR y, uint32_t n_tokens, uint32_t n, float eps) {
+    ds4_rms_norm(x, nullptr, y, n_tokens, n, n, eps);
 }
 
-DS4_WRAPPER aclrtlaunch_rms_norm(uint32_t blockDim, void *stream, uint8_t *x, uint8_t *w, uint8_t *y,
-                                 uint32_t n_tokens, uint32_t n, float eps) {
-    DS4_LAUNCH(ds4_rms_norm, blockDim, stream, x, w, y, n_tokens, n, n, eps);
+DS4_OP rms_norm(GM_ADDR x, GM_ADDR w, GM_ADDR y, uint32_t n_tokens, uint32_t n, float eps) {
+    ds4_rms_norm(x, w, y, n_tokens, n, n, eps);
 }
 
-DS4_WRAPPER aclrtlaunch_head_rms_norm(uint32_t blockDim, void *stream, uint8_t *x, uint8_t *y, uint32_t n_tokens,
-                                      uint32_t heads, uint32_t head_dim, float eps) {
-    DS4_LAUNCH(ds4_rms_norm, blockDim, stream, x, nullptr, y, n_tokens, heads * head_dim, head_dim, eps);
+DS4_OP head_rms_norm(GM_ADDR x, GM_ADDR y, uint32_t n_tokens, uint32_t heads, uint32_t head_dim, float eps) {
+    ds4_rms_norm(x, nullptr, y, n_tokens, heads * head_dim, head_dim, eps);
 }
+
+}  // namespace ds4_norm

@@ -4,9 +4,10 @@
 // VECIN/VECOUT queues; each core owns a contiguous, 16-value-aligned share. The clamped
 // SwiGLU is silu(min(g, c)) * clamp(u, -c, c) (MODEL.md §11 F5/F6), computed as
 // g * (1 / (1 + exp(-g))) * u with vector Exp/Reciprocal; moe_swiglu also scales slot k by wt[k].
+#pragma once
 #include "common.h"
 
-namespace {
+namespace ds4_elementwise {
 
 constexpr uint32_t CH = 4096;
 
@@ -68,9 +69,8 @@ __aicore__ inline void SwigluChunk(Stream &s, LocalTensor<float> &o, const Local
     Mul(o, o, u, n);
 }
 
-}  // namespace
 
-DS4_KERNEL ds4_embed(GM_ADDR table, GM_ADDR tokens, GM_ADDR y, uint32_t rows, uint32_t n_embd, uint32_t vocab) {
+DS4_IMPL ds4_embed(GM_ADDR table, GM_ADDR tokens, GM_ADDR y, uint32_t rows, uint32_t n_embd, uint32_t vocab) {
     Stream s;
     s.Init(sizeof(half));
     GlobalTensor<half> tab;
@@ -94,7 +94,7 @@ DS4_KERNEL ds4_embed(GM_ADDR table, GM_ADDR tokens, GM_ADDR y, uint32_t rows, ui
     }
 }
 
-DS4_KERNEL ds4_hc_expand(GM_ADDR x, GM_ADDR hc, uint32_t rows, uint32_t n) {
+DS4_IMPL ds4_hc_expand(GM_ADDR x, GM_ADDR hc, uint32_t rows, uint32_t n) {
     Stream s;
     s.Init(sizeof(float));
     GlobalTensor<float> xg, hg;
@@ -104,7 +104,7 @@ DS4_KERNEL ds4_hc_expand(GM_ADDR x, GM_ADDR hc, uint32_t rows, uint32_t n) {
         for (uint32_t k = 0; k < 4; k++) CopyF32(s, xg[(uint64_t)t * n], hg[((uint64_t)t * 4 + k) * n], n);
 }
 
-DS4_KERNEL ds4_take_last(GM_ADDR x, GM_ADDR y, uint32_t rows, uint32_t n) {
+DS4_IMPL ds4_take_last(GM_ADDR x, GM_ADDR y, uint32_t rows, uint32_t n) {
     Stream s;
     s.Init(sizeof(float));
     GlobalTensor<float> xg, yg;
@@ -114,7 +114,7 @@ DS4_KERNEL ds4_take_last(GM_ADDR x, GM_ADDR y, uint32_t rows, uint32_t n) {
 }
 
 // mode 0: add; 1: swiglu; 2: moe_swiglu (slot weights in w, n_ff values per slot).
-DS4_KERNEL ds4_binary(GM_ADDR a, GM_ADDR b, GM_ADDR w, GM_ADDR y, uint32_t total, uint32_t mode, float clamp,
+DS4_IMPL ds4_binary(GM_ADDR a, GM_ADDR b, GM_ADDR w, GM_ADDR y, uint32_t total, uint32_t mode, float clamp,
                       uint32_t n_ff, uint32_t k) {
     Stream s;
     s.Init(sizeof(float));
@@ -145,27 +145,23 @@ DS4_KERNEL ds4_binary(GM_ADDR a, GM_ADDR b, GM_ADDR w, GM_ADDR y, uint32_t total
     }
 }
 
-DS4_WRAPPER aclrtlaunch_embed(uint32_t blockDim, void *stream, uint8_t *table, uint8_t *tokens, uint8_t *y,
-                              uint32_t n_tokens, uint32_t n_embd, uint32_t vocab) {
-    DS4_LAUNCH(ds4_embed, blockDim, stream, table, tokens, y, n_tokens, n_embd, vocab);
+DS4_OP embed(GM_ADDR table, GM_ADDR tokens, GM_ADDR y, uint32_t n_tokens, uint32_t n_embd, uint32_t vocab) {
+    ds4_embed(table, tokens, y, n_tokens, n_embd, vocab);
 }
-DS4_WRAPPER aclrtlaunch_hc_expand(uint32_t blockDim, void *stream, uint8_t *x, uint8_t *hc, uint32_t n_tokens,
-                                  uint32_t n_embd) {
-    DS4_LAUNCH(ds4_hc_expand, blockDim, stream, x, hc, n_tokens, n_embd);
+DS4_OP hc_expand(GM_ADDR x, GM_ADDR hc, uint32_t n_tokens, uint32_t n_embd) {
+    ds4_hc_expand(x, hc, n_tokens, n_embd);
 }
-DS4_WRAPPER aclrtlaunch_take_last(uint32_t blockDim, void *stream, uint8_t *x, uint8_t *y, uint32_t n_tokens,
-                                  uint32_t n) {
-    DS4_LAUNCH(ds4_take_last, blockDim, stream, x, y, n_tokens, n);
+DS4_OP take_last(GM_ADDR x, GM_ADDR y, uint32_t n_tokens, uint32_t n) {
+    ds4_take_last(x, y, n_tokens, n);
 }
-DS4_WRAPPER aclrtlaunch_add(uint32_t blockDim, void *stream, uint8_t *a, uint8_t *b, uint8_t *y, uint32_t n_tokens,
-                            uint32_t n) {
-    DS4_LAUNCH(ds4_binary, blockDim, stream, a, b, nullptr, y, n_tokens * n, 0u, 0.0f, 1u, 1u);
+DS4_OP add(GM_ADDR a, GM_ADDR b, GM_ADDR y, uint32_t n_tokens, uint32_t n) {
+    ds4_binary(a, b, nullptr, y, n_tokens * n, 0u, 0.0f, 1u, 1u);
 }
-DS4_WRAPPER aclrtlaunch_swiglu(uint32_t blockDim, void *stream, uint8_t *g, uint8_t *u, uint8_t *m,
-                               uint32_t n_tokens, uint32_t n, float clamp) {
-    DS4_LAUNCH(ds4_binary, blockDim, stream, g, u, nullptr, m, n_tokens * n, 1u, clamp, 1u, 1u);
+DS4_OP swiglu(GM_ADDR g, GM_ADDR u, GM_ADDR m, uint32_t n_tokens, uint32_t n, float clamp) {
+    ds4_binary(g, u, nullptr, m, n_tokens * n, 1u, clamp, 1u, 1u);
 }
-DS4_WRAPPER aclrtlaunch_moe_swiglu(uint32_t blockDim, void *stream, uint8_t *g, uint8_t *u, uint8_t *wt,
-                                   uint8_t *mid, uint32_t n_tokens, uint32_t k, uint32_t n_ff, float clamp) {
-    DS4_LAUNCH(ds4_binary, blockDim, stream, g, u, wt, mid, n_tokens * k * n_ff, 2u, clamp, n_ff, k);
+DS4_OP moe_swiglu(GM_ADDR g, GM_ADDR u, GM_ADDR wt, GM_ADDR mid, uint32_t n_tokens, uint32_t k, uint32_t n_ff, float clamp) {
+    ds4_binary(g, u, wt, mid, n_tokens * k * n_ff, 2u, clamp, n_ff, k);
 }
+
+}  // namespace ds4_elementwise

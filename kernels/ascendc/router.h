@@ -6,15 +6,15 @@
 // fixed up per element on the UB tile. router_topk/hash: one token per core at a time, the
 // k-best insertion selection and the weight normalisation are scalar over the UB tile of
 // NE biased probabilities (inherently sequential, the same comparisons as the CPU).
+#pragma once
 #include "common.h"
 
-namespace {
+namespace ds4_router {
 constexpr uint32_t CH = 4096;
 constexpr uint32_t MAX_NE = 1024;
 constexpr uint32_t RT = 16;
-}  // namespace
 
-DS4_KERNEL ds4_router_probs(GM_ADDR logits, GM_ADDR prob, uint32_t total) {
+DS4_IMPL ds4_router_probs(GM_ADDR logits, GM_ADDR prob, uint32_t total) {
     TPipe pipe;
     TQue<TPosition::VECIN, 2> inQ;
     TBuf<TPosition::VECCALC> e, u, l, scratch;
@@ -57,7 +57,7 @@ DS4_KERNEL ds4_router_probs(GM_ADDR logits, GM_ADDR prob, uint32_t total) {
 
 // ids/weights for each token of this core's rows. hash = nullptr: top-k of prob + bias
 // (bias may be nullptr); otherwise the ids are row `tokens[t]` of the [V][k] hash table.
-DS4_KERNEL ds4_router_select(GM_ADDR prob, GM_ADDR bias, GM_ADDR hash, GM_ADDR tokens, GM_ADDR ids, GM_ADDR wt,
+DS4_IMPL ds4_router_select(GM_ADDR prob, GM_ADDR bias, GM_ADDR hash, GM_ADDR tokens, GM_ADDR ids, GM_ADDR wt,
                              uint32_t rows, uint32_t ne, uint32_t k, float scale, uint32_t vocab) {
     TPipe pipe;
     TBuf<TPosition::VECCALC> pb, bb, io, wo, scratch;
@@ -130,18 +130,14 @@ DS4_KERNEL ds4_router_select(GM_ADDR prob, GM_ADDR bias, GM_ADDR hash, GM_ADDR t
     }
 }
 
-DS4_WRAPPER aclrtlaunch_router_probs(uint32_t blockDim, void *stream, uint8_t *logits, uint8_t *prob,
-                                     uint32_t n_tokens, uint32_t n_expert) {
-    DS4_LAUNCH(ds4_router_probs, blockDim, stream, logits, prob, n_tokens * n_expert);
+DS4_OP router_probs(GM_ADDR logits, GM_ADDR prob, uint32_t n_tokens, uint32_t n_expert) {
+    ds4_router_probs(logits, prob, n_tokens * n_expert);
 }
-DS4_WRAPPER aclrtlaunch_router_topk(uint32_t blockDim, void *stream, uint8_t *prob, uint8_t *bias, uint8_t *ids,
-                                    uint8_t *wt, uint32_t n_tokens, uint32_t n_expert, uint32_t k, float scale) {
-    DS4_LAUNCH(ds4_router_select, blockDim, stream, prob, bias, nullptr, nullptr, ids, wt, n_tokens, n_expert, k,
-               scale, 0u);
+DS4_OP router_topk(GM_ADDR prob, GM_ADDR bias, GM_ADDR ids, GM_ADDR wt, uint32_t n_tokens, uint32_t n_expert, uint32_t k, float scale) {
+    ds4_router_select(prob, bias, nullptr, nullptr, ids, wt, n_tokens, n_expert, k, scale, 0u);
 }
-DS4_WRAPPER aclrtlaunch_router_hash(uint32_t blockDim, void *stream, uint8_t *prob, uint8_t *tid2eid,
-                                    uint8_t *tokens, uint8_t *ids, uint8_t *wt, uint32_t n_tokens,
-                                    uint32_t n_expert, uint32_t k, float scale, uint32_t vocab) {
-    DS4_LAUNCH(ds4_router_select, blockDim, stream, prob, nullptr, tid2eid, tokens, ids, wt, n_tokens, n_expert, k,
-               scale, vocab);
+DS4_OP router_hash(GM_ADDR prob, GM_ADDR tid2eid, GM_ADDR tokens, GM_ADDR ids, GM_ADDR wt, uint32_t n_tokens, uint32_t n_expert, uint32_t k, float scale, uint32_t vocab) {
+    ds4_router_select(prob, nullptr, tid2eid, tokens, ids, wt, n_tokens, n_expert, k, scale, vocab);
 }
+
+}  // namespace ds4_router

@@ -13,10 +13,11 @@
 // Slots outside the range are skipped (gate/up unwritten, down contributes nothing).
 // FIXME: the per-weight dequantisation is scalar; a device layout with the grid indices
 // and 2-bit planes repacked at upload would let vector Gather/shift ops do it.
+#pragma once
 #include "common.h"
 #include "iq2xxs_grid.h"
 
-namespace {
+namespace ds4_moe {
 
 constexpr uint32_t MAX_E = 4096;   // activation width kept resident (values)
 constexpr uint32_t MAX_KB = 16;    // blocks per weight row (256 values each)
@@ -240,27 +241,24 @@ private:
     uint32_t nb_;
 };
 
-}  // namespace
 
-DS4_KERNEL ds4_moe_gate_up(GM_ADDR gate, GM_ADDR up, GM_ADDR xq, GM_ADDR ids, GM_ADDR g, GM_ADDR u, uint32_t rows,
+DS4_IMPL ds4_moe_gate_up(GM_ADDR gate, GM_ADDR up, GM_ADDR xq, GM_ADDR ids, GM_ADDR g, GM_ADDR u, uint32_t rows,
                            uint32_t n_embd, uint32_t n_ff, uint32_t k, uint32_t ne, uint32_t e0, uint32_t e1) {
     GateUp op;
     op.Run(gate, up, xq, ids, g, u, rows, n_embd, n_ff, k, ne, e0, e1);
 }
 
-DS4_KERNEL ds4_moe_down(GM_ADDR down, GM_ADDR midq, GM_ADDR ids, GM_ADDR y, uint32_t rows, uint32_t n_ff,
+DS4_IMPL ds4_moe_down(GM_ADDR down, GM_ADDR midq, GM_ADDR ids, GM_ADDR y, uint32_t rows, uint32_t n_ff,
                         uint32_t n_embd, uint32_t k, uint32_t ne, uint32_t e0, uint32_t e1) {
     Down op;
     op.Run(down, midq, ids, y, rows, n_ff, n_embd, k, ne, e0, e1);
 }
 
-DS4_WRAPPER aclrtlaunch_moe_gate_up(uint32_t blockDim, void *stream, uint8_t *gate, uint8_t *up, uint8_t *xq,
-                                    uint8_t *ids, uint8_t *g, uint8_t *u, uint32_t n_tokens, uint32_t n_embd,
-                                    uint32_t n_ff, uint32_t n_expert, uint32_t k, uint32_t e0, uint32_t e1) {
-    DS4_LAUNCH(ds4_moe_gate_up, blockDim, stream, gate, up, xq, ids, g, u, n_tokens, n_embd, n_ff, k, n_expert, e0, e1);
+DS4_OP moe_gate_up(GM_ADDR gate, GM_ADDR up, GM_ADDR xq, GM_ADDR ids, GM_ADDR g, GM_ADDR u, uint32_t n_tokens, uint32_t n_embd, uint32_t n_ff, uint32_t n_expert, uint32_t k, uint32_t e0, uint32_t e1) {
+    ds4_moe_gate_up(gate, up, xq, ids, g, u, n_tokens, n_embd, n_ff, k, n_expert, e0, e1);
 }
-DS4_WRAPPER aclrtlaunch_moe_down(uint32_t blockDim, void *stream, uint8_t *down, uint8_t *midq, uint8_t *ids,
-                                 uint8_t *y, uint32_t n_tokens, uint32_t n_ff, uint32_t n_embd, uint32_t n_expert,
-                                 uint32_t k, uint32_t e0, uint32_t e1) {
-    DS4_LAUNCH(ds4_moe_down, blockDim, stream, down, midq, ids, y, n_tokens, n_ff, n_embd, k, n_expert, e0, e1);
+DS4_OP moe_down(GM_ADDR down, GM_ADDR midq, GM_ADDR ids, GM_ADDR y, uint32_t n_tokens, uint32_t n_ff, uint32_t n_embd, uint32_t n_expert, uint32_t k, uint32_t e0, uint32_t e1) {
+    ds4_moe_down(down, midq, ids, y, n_tokens, n_ff, n_embd, k, n_expert, e0, e1);
 }
+
+}  // namespace ds4_moe

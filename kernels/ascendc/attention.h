@@ -15,9 +15,10 @@
 // (ReLU, weighted by the head weights, in head order); the top_k (score desc, index asc)
 // are kept in a scalar binary heap on UB and emitted in ascending row order, -1 padded.
 // FIXME: a token's rows are not split over cores (the selection needs all scores).
+#pragma once
 #include "common.h"
 
-namespace {
+namespace ds4_attention {
 
 constexpr uint32_t RT = 16;        // rows per tile
 constexpr uint32_t MAX_D = 512;
@@ -143,9 +144,8 @@ __aicore__ inline bool Better(float s1, int32_t c1, float s2, int32_t c2) {
     return s1 > s2 || (s1 == s2 && c1 < c2);
 }
 
-}  // namespace
 
-DS4_KERNEL ds4_attention(GM_ADDR q, GM_ADDR sinks, GM_ADDR raw, GM_ADDR comp, GM_ADDR sel, GM_ADDR out, uint32_t rows,
+DS4_IMPL ds4_attention(GM_ADDR q, GM_ADDR sinks, GM_ADDR raw, GM_ADDR comp, GM_ADDR sel, GM_ADDR out, uint32_t rows,
                          uint32_t pos0, uint32_t heads, uint32_t hd, uint32_t window, uint32_t ratio, uint32_t cap,
                          uint32_t comp_rows, uint32_t top_k) {
     Attn op;
@@ -155,7 +155,7 @@ DS4_KERNEL ds4_attention(GM_ADDR q, GM_ADDR sinks, GM_ADDR raw, GM_ADDR comp, GM
 constexpr uint32_t MAX_N = 16384;  // indexer rows scored per token
 constexpr uint32_t MAX_K = 1024;
 
-DS4_KERNEL ds4_indexer_topk(GM_ADDR q, GM_ADDR wts, GM_ADDR rows_gm, GM_ADDR sel, uint32_t rows, uint32_t pos0,
+DS4_IMPL ds4_indexer_topk(GM_ADDR q, GM_ADDR wts, GM_ADDR rows_gm, GM_ADDR sel, uint32_t rows, uint32_t pos0,
                             uint32_t heads, uint32_t hd, uint32_t top_k, uint32_t ratio, uint32_t n_rows) {
     TPipe pipe;
     TQue<TPosition::VECIN, 2> rowQ;
@@ -249,16 +249,11 @@ DS4_KERNEL ds4_indexer_topk(GM_ADDR q, GM_ADDR wts, GM_ADDR rows_gm, GM_ADDR sel
     }
 }
 
-DS4_WRAPPER aclrtlaunch_attention(uint32_t blockDim, void *stream, uint8_t *q, uint8_t *sinks, uint8_t *raw,
-                                  uint8_t *comp, uint8_t *sel, uint8_t *out, uint32_t n_tokens, uint32_t pos0,
-                                  uint32_t heads, uint32_t head_dim, uint32_t window, uint32_t ratio,
-                                  uint32_t ring_rows, uint32_t comp_rows, uint32_t top_k) {
-    DS4_LAUNCH(ds4_attention, blockDim, stream, q, sinks, raw, comp, sel, out, n_tokens, pos0, heads, head_dim, window,
-               ratio, ring_rows, comp_rows, top_k);
+DS4_OP attention(GM_ADDR q, GM_ADDR sinks, GM_ADDR raw, GM_ADDR comp, GM_ADDR sel, GM_ADDR out, uint32_t n_tokens, uint32_t pos0, uint32_t heads, uint32_t head_dim, uint32_t window, uint32_t ratio, uint32_t ring_rows, uint32_t comp_rows, uint32_t top_k) {
+    ds4_attention(q, sinks, raw, comp, sel, out, n_tokens, pos0, heads, head_dim, window, ratio, ring_rows, comp_rows, top_k);
 }
-DS4_WRAPPER aclrtlaunch_indexer_topk(uint32_t blockDim, void *stream, uint8_t *q, uint8_t *wts, uint8_t *index_rows,
-                                     uint8_t *sel, uint32_t n_tokens, uint32_t pos0, uint32_t heads,
-                                     uint32_t head_dim, uint32_t top_k, uint32_t ratio, uint32_t n_rows) {
-    DS4_LAUNCH(ds4_indexer_topk, blockDim, stream, q, wts, index_rows, sel, n_tokens, pos0, heads, head_dim, top_k,
-               ratio, n_rows);
+DS4_OP indexer_topk(GM_ADDR q, GM_ADDR wts, GM_ADDR index_rows, GM_ADDR sel, uint32_t n_tokens, uint32_t pos0, uint32_t heads, uint32_t head_dim, uint32_t top_k, uint32_t ratio, uint32_t n_rows) {
+    ds4_indexer_topk(q, wts, index_rows, sel, n_tokens, pos0, heads, head_dim, top_k, ratio, n_rows);
 }
+
+}  // namespace ds4_attention
