@@ -137,6 +137,7 @@ pub fn summary(args: &PlanArgs) -> anyhow::Result<Value> {
             "weight_bytes_per_device": est.weight_bytes,
             "global_bytes_per_device": est.device_bytes,
             "launches": est.launches,
+            "barriers": est.barriers,
             "copy_bytes": est.copy_bytes,
         },
     }))
@@ -231,7 +232,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     }
     let e = &s["ascend_decode_estimate"];
     println!(
-        "ascend estimate (Atlas 300I Duo, 204.8 GB/s per chip): {:.2} tokens/s decode; weights read per token {:.3} GB ({}), {} launches, {:.2} MiB copied",
+        "ascend estimate (Atlas 300I Duo, 204.8 GB/s per chip): {:.2} tokens/s decode; weights read per token {:.3} GB ({}), {} launches ({} barriers inside fused kernels), {:.2} MiB copied",
         e["tokens_per_s"].as_f64().unwrap_or(0.0),
         e["weight_bytes_per_token"].as_f64().unwrap_or(0.0) / 1e9,
         e["weight_bytes_per_device"]
@@ -243,6 +244,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", "),
         e["launches"],
+        e["barriers"],
         mib(&e["copy_bytes"]),
     );
     for d in s["per_device"].as_array().into_iter().flatten() {

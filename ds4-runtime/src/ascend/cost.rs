@@ -12,7 +12,8 @@
 //! [`decode_estimate`] runs a plan's decode phase with a recording [`Executor`], sums the
 //! bytes per device and turns them into time at [`CHIP_BANDWIDTH`] per chip, the chips'
 //! launches running one after another in plan order, plus [`LAUNCH_OVERHEAD_S`] per
-//! launch and cross-chip copies at [`PCIE_BANDWIDTH`].
+//! launch, [`BARRIER_S`] per all-core barrier between the parts of a fused kernel (whose
+//! workspace traffic is counted too) and cross-chip copies at [`PCIE_BANDWIDTH`].
 
 use crate::plan::{Arg, Buf, Executor, Kernel, Launch, PlanSet, StageTap};
 use crate::quant::GgmlType;
@@ -21,6 +22,8 @@ use crate::quant::GgmlType;
 pub const CHIP_BANDWIDTH: f64 = 204.8e9;
 /// Assumed host-side cost of one kernel launch (ACL stream submission).
 pub const LAUNCH_OVERHEAD_S: f64 = 5e-6;
+/// Assumed cost of one soft all-core barrier (SyncAll through global memory).
+pub const BARRIER_S: f64 = 2e-6;
 /// Assumed bandwidth of a chip-to-chip copy through the host bridge (PCIe 4.0 x16).
 pub const PCIE_BANDWIDTH: f64 = 25e9;
 /// Position the decode estimate is taken at (sets the attention rows).
@@ -41,6 +44,8 @@ pub struct KernelCost {
     pub ub_bytes: u32,
     /// Kernel launches.
     pub launches: u32,
+    /// All-core barriers inside the launches (between a fused kernel's parts).
+    pub barriers: u32,
 }
 
 impl std::ops::AddAssign for KernelCost {
@@ -50,6 +55,7 @@ impl std::ops::AddAssign for KernelCost {
         self.weight_read += o.weight_read;
         self.ub_bytes = self.ub_bytes.max(o.ub_bytes);
         self.launches += o.launches;
+        self.barriers += o.barriers;
     }
 }
 
@@ -177,6 +183,7 @@ pub fn kernel_cost(kernel: Kernel, d: &LaunchDims) -> KernelCost {
                 weight_read: weight,
                 ub_bytes: ub_bytes(kernel),
                 launches: 1,
+                barriers: 0,
             };
         }
         IndexerTopk => {
@@ -215,6 +222,7 @@ pub fn kernel_cost(kernel: Kernel, d: &LaunchDims) -> KernelCost {
         weight_read: weight,
         ub_bytes: ub_bytes(kernel),
         launches: 1,
+        barriers: 0,
     }
 }
 
@@ -279,7 +287,8 @@ pub fn launch_dims(plans: &PlanSet, l: &Launch, tokens: usize, pos: usize) -> La
     d
 }
 
-/// Cost of a launch, fused kernels as the sum of their parts in one launch.
+/// Cost of a launch, fused kernels as the sum of their parts in one launch with a barrier
+/// between consecutive parts (each core writes its 32-byte slot and reads every core's).
 pub fn launch_cost(plans: &PlanSet, l: &Launch, tokens: usize, pos: usize) -> KernelCost {
     if l.kernel.is_fused() && !l.parts.is_empty() {
         let mut c = KernelCost::default();
@@ -287,6 +296,9 @@ pub fn launch_cost(plans: &PlanSet, l: &Launch, tokens: usize, pos: usize) -> Ke
             c += launch_cost(plans, p, tokens, pos);
         }
         c.launches = 1;
+        c.barriers = l.parts.len() as u32 - 1;
+        c.gm_write += c.barriers as u64 * CORES * 32;
+        c.gm_read += c.barriers as u64 * CORES * CORES * 32;
         return c;
     }
     kernel_cost(l.kernel, &launch_dims(plans, l, tokens, pos))
@@ -300,6 +312,7 @@ pub struct Estimate {
     /// Weight bytes read per token, per device.
     pub weight_bytes: Vec<u64>,
     pub launches: u64,
+    pub barriers: u64,
     pub copy_bytes: u64,
     /// Seconds per token and its inverse.
     pub seconds: f64,
@@ -330,7 +343,10 @@ impl Executor for Recorder<'_> {
         self.est.device_bytes[dev] += c.gm_read + c.gm_write;
         self.est.weight_bytes[dev] += c.weight_read;
         self.est.launches += c.launches as u64;
-        self.est.seconds += (c.gm_read + c.gm_write) as f64 / CHIP_BANDWIDTH + LAUNCH_OVERHEAD_S;
+        self.est.barriers += c.barriers as u64;
+        self.est.seconds += (c.gm_read + c.gm_write) as f64 / CHIP_BANDWIDTH
+            + LAUNCH_OVERHEAD_S
+            + c.barriers as f64 * BARRIER_S;
     }
     fn copy(&mut self, src: Buf, _dst: Buf, _one_row: bool) {
         self.est.copy_bytes += src.row_bytes as u64;
