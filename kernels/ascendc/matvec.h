@@ -3,16 +3,15 @@
 //
 // Output rows are split over the cores in contiguous ranges of 8 (32 bytes of f32).
 // matvec_f16: the F16 row is cast to f32 in UB, multiplied by the resident activation
-// chunk and reduced (f32 ReduceSum). Q8_0: weight rows stay in GGUF layout (34-byte blocks);
-// the activation (36-byte ds4 blocks) is unpacked once per token and group into an f32 tile
-// of its integer quants plus per-block scales. Per weight row the quants are moved into an
-// aligned int8 tile (scalar 16-bit moves: the 34-byte block breaks 32-byte alignment),
-// widened with vector Casts, multiplied with the activation quants and summed per block by
+// chunk and reduced (f32 ReduceSum). Q8_0: the weight is in the device layout of
+// ds4-runtime/src/ascend/layout.rs (a plane of every block's 32 quants, then a plane of the
+// f16 scales), so a row chunk's quants are one aligned DataCopy into UB; the activation
+// (36-byte ds4 blocks) is unpacked once per token and group into an f32 tile of its integer
+// quants plus per-block scales. The weight quants are widened with vector Casts (int8 ->
+// half -> f32, exact), multiplied with the activation quants and summed per block by
 // WholeReduceSum (exact: integers below 2^24); the blocks are then combined exactly as
 // ds4 does, acc += (d_w·d_x)·isum in block order, so results equal the CPU bit for bit.
 // FIXME: the weight is re-read once per token of a prefill chunk (a cube GEMM would not).
-// FIXME: the 16-bit unpack is scalar work per weight; a repacked device layout (quants and
-// scales split at upload) would make the dequantisation pure vector work.
 #pragma once
 #include "common.h"
 
@@ -32,10 +31,13 @@ public:
         out_ = out;
         opg_ = out / groups;
         rows_ = rows;
-        w_.SetGlobalBuffer((__gm__ uint8_t *)w, (uint64_t)out * nbg_ * 34);
+        uint64_t blocks = (uint64_t)out * nbg_;
+        wq_.SetGlobalBuffer((__gm__ int8_t *)w, blocks * 32);
+        wd_.SetGlobalBuffer((__gm__ half *)(w + blocks * 32), blocks);
         x_.SetGlobalBuffer((__gm__ uint8_t *)xq, (uint64_t)rows * groups * nbg_ * 36);
         y_.SetGlobalBuffer((__gm__ float *)y, (uint64_t)rows * out);
         pipe_.InitBuffer(rawQ_, 2, KB * 36);
+        pipe_.InitBuffer(wQ_, 2, CH);
         pipe_.InitBuffer(q_, CH);
         pipe_.InitBuffer(h_, CH * sizeof(half));
         pipe_.InitBuffer(f_, CH * sizeof(float));
@@ -103,18 +105,15 @@ private:
         float acc = 0.0f;
         for (uint32_t c = 0; c < nbg_; c += KB) {
             uint32_t cnt = ds4::MinU(KB, nbg_ - c);
-            LocalTensor<uint8_t> raw = LoadRaw(w_[((uint64_t)o * nbg_ + c) * 34], cnt * 34);
-            LocalTensor<uint16_t> r16 = raw.ReinterpretCast<uint16_t>();
-            LocalTensor<uint16_t> q16 = q_.Get<uint16_t>();
-            LocalTensor<uint16_t> d16 = dwh.ReinterpretCast<uint16_t>();
-            for (uint32_t b = 0; b < cnt; b++) {
-                d16.SetValue(b, r16.GetValue(17 * b));
-                for (uint32_t i = 0; i < 16; i++) q16.SetValue(16 * b + i, r16.GetValue(17 * b + 1 + i));
-            }
-            rawQ_.FreeTensor(raw);
-            PipeBarrier<PIPE_ALL>();
+            uint64_t b0 = (uint64_t)o * nbg_ + c;
+            LocalTensor<int8_t> wq = wQ_.AllocTensor<int8_t>();
+            DataCopy(wq, wq_[b0 * 32], cnt * 32);
+            wQ_.EnQue(wq);
+            wq = wQ_.DeQue<int8_t>();
+            ds4::LoadGm(dwh, wd_[b0], cnt, scratch_.Get<half>(16));
             int32_t n = (int32_t)(cnt * 32);
-            Cast(h_.Get<half>(), q_.Get<int8_t>(), RoundMode::CAST_NONE, n);
+            Cast(h_.Get<half>(), wq, RoundMode::CAST_NONE, n);
+            wQ_.FreeTensor(wq);
             Cast(f, h_.Get<half>(), RoundMode::CAST_NONE, n);
             Mul(f, f, xf[c * 32], n);
             WholeReduceSum(isum, f, 32, (int32_t)cnt, 1, 1, 4);
@@ -126,9 +125,11 @@ private:
     }
 
     TPipe pipe_;
-    TQue<TPosition::VECIN, 2> rawQ_;
+    TQue<TPosition::VECIN, 2> rawQ_, wQ_;
     TBuf<TPosition::VECCALC> q_, h_, f_, xf_, dx_, dw_, isum_, yo_, scratch_;
-    GlobalTensor<uint8_t> w_, x_;
+    GlobalTensor<int8_t> wq_;
+    GlobalTensor<half> wd_;
+    GlobalTensor<uint8_t> x_;
     GlobalTensor<float> y_;
     uint32_t nbg_, groups_, out_, opg_, rows_;
 };

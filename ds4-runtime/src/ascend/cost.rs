@@ -106,7 +106,7 @@ pub fn ub_bytes(kernel: Kernel) -> u32 {
         RmsNormPlain | RmsNorm | HeadRmsNorm | Embed => 98_560,
         HcExpand | TakeLast | Add | Swiglu | MoeSwiglu => 114_944,
         MatvecF16 => 57_472,
-        MatvecQ8_0 | MatvecQ8_0Grouped => 115_008,
+        MatvecQ8_0 | MatvecQ8_0Grouped => 123_200,
         QuantizeQ8_0 | QuantizeQ8K => 35_520,
         HcWeightedSum | HcPost => 65_728,
         HcSplit => 3_392,

@@ -1,5 +1,6 @@
 //! The Ascend 310P backend pieces that do not need CANN: the AscendC kernels' launch ABI
-//! ([`kernels`]), compiled here against the host emulation, and the cost model ([`cost`]).
+//! ([`kernels`]), compiled here against the host emulation, the device weight layouts
+//! ([`layout`]) and the cost model ([`cost`]).
 //!
 //! The kernel bodies live in `kernels/ascendc/` (one header per family); `build.rs` writes
 //! the entries and wrappers of every kernel the plans use (primitives and fused kernels)
@@ -9,6 +10,7 @@
 
 pub mod cost;
 pub mod kernels;
+pub mod layout;
 
 #[cfg(test)]
 mod emu_rules;

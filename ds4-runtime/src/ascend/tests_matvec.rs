@@ -1,6 +1,7 @@
 //! Emulated AscendC projections and quantisers against the CPU kernels.
 
 use super::kernels::*;
+use super::layout::q8_0_device;
 use super::tests_basic::{close, m, p, BLOCKS};
 use crate::cpu;
 use crate::cpu::testutil::{f16_bytes, Rng};
@@ -91,7 +92,8 @@ fn ascend_quantizers_are_exact() {
 #[test]
 fn ascend_q8_0_matvecs_are_exact() {
     // Per block the integer dot is exact in both, and the blocks are combined in the same
-    // order with the same f32 operations: bit for bit.
+    // order with the same f32 operations: bit for bit. The device reads the weight in its
+    // split layout (layout.rs), the CPU in GGUF layout.
     let mut rng = Rng(711);
     for &(n_in, n_out, rows) in &[
         (256usize, 128usize, 1usize),
@@ -101,6 +103,7 @@ fn ascend_q8_0_matvecs_are_exact() {
         (32, 9, 3),
     ] {
         let w = q8_0_weight(&mut rng, n_in, n_out);
+        let wd = q8_0_device(&w);
         let x = rng.vec(n_in * rows, 2.0);
         let nb = n_in / 32;
         let mut xq = vec![BlockQ8_0Act::default(); nb * rows];
@@ -113,7 +116,7 @@ fn ascend_q8_0_matvecs_are_exact() {
                 aclrtlaunch_matvec_q8_0(
                     bd,
                     null_mut(),
-                    p(&w),
+                    p(&wd),
                     p(&xq),
                     m(&mut y),
                     rows as u32,
@@ -133,6 +136,7 @@ fn ascend_q8_0_matvecs_are_exact() {
         (4096, 2, 40, 1),
     ] {
         let w = q8_0_weight(&mut rng, gin, groups * opg);
+        let wd = q8_0_device(&w);
         let x = rng.vec(gin * groups * rows, 1.0);
         let nbg = gin / 32;
         let mut xq = vec![BlockQ8_0Act::default(); nbg * groups * rows];
@@ -145,7 +149,7 @@ fn ascend_q8_0_matvecs_are_exact() {
                 aclrtlaunch_matvec_q8_0_grouped(
                     bd,
                     null_mut(),
-                    p(&w),
+                    p(&wd),
                     p(&xq),
                     m(&mut y),
                     rows as u32,

@@ -3,11 +3,15 @@
 //!
 //! A routed-expert slot holds experts `[e0, e1)`: one contiguous range of the
 //! stacked tensor (`e0 · expert_bytes .. e1 · expert_bytes`), so no reshuffling
-//! happens at start. Both devices upload in parallel (one thread each, each with its
-//! device's context current) under one progress bar that shows bytes/s.
+//! happens at start. Q8_0 tensors are converted on the way to the device layout of
+//! [`crate::ascend::layout`] (quants plane, then scales plane), chunk by chunk through a
+//! staging buffer; everything else is copied as it is. Both devices upload in parallel
+//! (one thread each, each with its device's context current) under one progress bar
+//! that shows bytes/s.
 
 use crate::acl::codes::memcpy_kind;
 use crate::acl::{Acl, DevPtr, Handle};
+use crate::ascend::layout;
 use crate::gguf::GgufFile;
 use crate::plan::PlanSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +30,8 @@ pub struct UploadItem {
     /// Experts `e0` of the slot (0 for dense weights); the kernels index experts from
     /// the full tensor's base, so the device address they get is `ptr - e0 · expert_bytes`.
     pub base_shift: usize,
+    /// Converted to the split Q8_0 device layout on the way (whole tensors only).
+    pub split_q8_0: bool,
 }
 
 /// The copies that place every bound weight slot of `plans` (slots of absent optional
@@ -62,6 +68,13 @@ pub fn upload_items(
                 w.gguf_name, w.bytes, w.device
             ));
         }
+        let split_q8_0 = crate::ascend::layout::is_split(w.ggml_type);
+        if split_q8_0 && (w.experts.is_some() || len % 34 != 0) {
+            return Err(format!(
+                "{}: a Q8_0 weight must be uploaded whole (its device layout splits quants and scales)",
+                w.gguf_name
+            ));
+        }
         v.push(UploadItem {
             slot,
             tensor: idx,
@@ -69,6 +82,7 @@ pub fn upload_items(
             start,
             len,
             base_shift: shift,
+            split_q8_0,
         });
     }
     Ok(v)
@@ -129,6 +143,31 @@ pub fn upload(
                 let (done, bar) = (&done, bar.as_ref());
                 sc.spawn(move || -> DeviceUpload {
                     acl.set_current_context(ctx).map_err(|e| e.to_string())?;
+                    // Host bytes to device memory at `dst` (`room` bytes left there).
+                    let copy = |dst: DevPtr, room: usize, src: &[u8]| -> Result<(), String> {
+                        // SAFETY: `src` is host memory of src.len() bytes; `dst` lies in a
+                        // fresh allocation with `room >= src.len()` bytes from it.
+                        unsafe {
+                            acl.memcpy(
+                                dst,
+                                room,
+                                src.as_ptr() as usize,
+                                src.len(),
+                                memcpy_kind::HOST_TO_DEVICE,
+                            )
+                        }
+                        .map_err(|e| e.to_string())
+                    };
+                    let needs_staging =
+                        items.iter().any(|i| i.device as usize == d && i.split_q8_0);
+                    let mut staging = vec![
+                        0u8;
+                        if needs_staging {
+                            (64 << 20) / 34 * 34
+                        } else {
+                            0
+                        }
+                    ];
                     let mut out = Vec::new();
                     let mut bytes = 0u64;
                     for it in items.iter().filter(|i| i.device as usize == d && i.len > 0) {
@@ -136,21 +175,20 @@ pub fn upload(
                         let data = &file.tensor_data(info)[it.start..it.start + it.len];
                         let ptr = acl.malloc(it.len).map_err(|e| e.to_string())?;
                         out.push((it.slot, ptr));
-                        const STEP: usize = 64 << 20;
+                        // Whole Q8_0 blocks per chunk, so a chunk splits on its own.
+                        const STEP: usize = (64 << 20) / 34 * 34;
                         for off in (0..it.len).step_by(STEP) {
                             let n = STEP.min(it.len - off);
-                            // SAFETY: `data` is the mapped tensor range, `ptr` a fresh
-                            // allocation of `it.len` bytes.
-                            unsafe {
-                                acl.memcpy(
-                                    ptr + off,
-                                    it.len - off,
-                                    data.as_ptr() as usize + off,
-                                    n,
-                                    memcpy_kind::HOST_TO_DEVICE,
-                                )
+                            let src = &data[off..off + n];
+                            if it.split_q8_0 {
+                                let (b0, nb, total) = (off / 34, n / 34, it.len / 34);
+                                let (q, s) = staging.split_at_mut(32 * nb);
+                                layout::split_q8_0(src, q, &mut s[..2 * nb]);
+                                copy(ptr + 32 * b0, it.len - 32 * b0, q)?;
+                                copy(ptr + 32 * total + 2 * b0, 2 * (total - b0), &s[..2 * nb])?;
+                            } else {
+                                copy(ptr + off, it.len - off, src)?;
                             }
-                            .map_err(|e| e.to_string())?;
                             let now = done.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
                             if let Some(b) = bar {
                                 b.set_position(now);
