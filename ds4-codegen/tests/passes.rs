@@ -172,3 +172,17 @@ fn kernel_library_covers_every_launch_of_every_plan() {
         }
     }
 }
+
+/// The generated AscendC units: a primitive's entry forwards to its body, a fused kernel's
+/// runs its parts with a barrier between them; the wrappers unpack the argument slots.
+#[test]
+fn kernel_units_snapshot() {
+    let c = compile("ds4_flash.ron", GRAPH, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let units = emit_kernels(&library(&c).unwrap_or_else(|e| panic!("{e}")));
+    let names: Vec<&str> = units.iter().map(|(n, _)| n.as_str()).collect();
+    insta::assert_snapshot!("kernel_unit_names", names.join("\n"));
+    for name in ["rms_norm.cpp", "q8_matvec.cpp"] {
+        let (_, text) = units.iter().find(|(n, _)| n == name).expect("unit");
+        insta::assert_snapshot!(name.replace(".cpp", "_unit"), text);
+    }
+}
