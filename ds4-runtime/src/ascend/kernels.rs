@@ -19,9 +19,6 @@ use std::ffi::c_void;
 /// AI cores of one 310P: the block count every launch uses.
 pub const BLOCK_DIM: u32 = 8;
 
-/// Barrier workspace bytes a fused kernel needs per block.
-pub const SYNC_BYTES_PER_BLOCK: usize = 32;
-
 /// A launch wrapper: block count, stream, argument slots.
 pub type Packed = unsafe extern "C" fn(u32, *mut c_void, *const u64);
 

@@ -449,7 +449,6 @@ impl Executor for AscendExecutor<'_, '_> {
         let fused = l.kernel.is_fused() && !l.parts.is_empty();
         let r = Resolver {
             plans: self.s.plans,
-            kernels: &self.s.kernels,
             weights: &self.s.weights,
             states: &self.s.states,
             arenas: &self.arenas,

@@ -21,7 +21,6 @@ use std::ffi::c_void;
 /// Where the arguments of a run live on the devices.
 pub struct Resolver<'a> {
     pub plans: &'static PlanSet,
-    pub kernels: &'a KernelTable,
     /// Device address of each weight slot as the kernel indexes it (for an expert
     /// shard: the shard's address minus `e0` experts), 0 when absent.
     pub weights: &'a [DevPtr],
