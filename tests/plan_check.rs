@@ -282,11 +282,11 @@ impl Checker<'_> {
             live[d] += a.bytes;
             peak[d] = peak[d].max(live[d]);
         }
-        for d in 0..devs {
-            if phase.arena_bytes[d] as f64 > 1.10 * peak[d] as f64 {
+        for (d, &max_live) in peak.iter().enumerate().take(devs) {
+            if phase.arena_bytes[d] as f64 > 1.10 * max_live as f64 {
                 self.fail(format!(
-                    "arena {} > 1.10 x max-live {} on device {d}",
-                    phase.arena_bytes[d], peak[d]
+                    "arena {} > 1.10 x max-live {max_live} on device {d}",
+                    phase.arena_bytes[d]
                 ));
             }
         }

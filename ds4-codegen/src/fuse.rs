@@ -18,7 +18,7 @@ use std::collections::HashSet;
 /// Apply the enabled rules of `rules`; returns the number of fused ops created.
 pub fn fuse(g: &mut Expanded, rules: &[Fusion]) -> usize {
     let mut order: Vec<&Fusion> = rules.iter().filter(|r| r.enabled).collect();
-    order.sort_by(|a, b| b.pattern.len().cmp(&a.pattern.len()));
+    order.sort_by_key(|r| std::cmp::Reverse(r.pattern.len()));
 
     let used_by = consumers(g);
     let outputs: HashSet<ValueId> = g.outputs.iter().copied().collect();

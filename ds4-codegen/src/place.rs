@@ -129,7 +129,7 @@ fn shard_experts(
         let region = &ops[i..end];
         let home = old_dev[i];
 
-        let produced: Vec<ValueId> = region.iter().flat_map(|o| all_outputs(o)).collect();
+        let produced: Vec<ValueId> = region.iter().flat_map(all_outputs).collect();
         let used_after: Vec<ValueId> = produced
             .iter()
             .copied()
