@@ -146,10 +146,18 @@ __aicore__ inline void GridSync(GM_ADDR ws) {
 }
 
 // Argument slots of the generated launch wrappers: every argument travels as one u64
-// (device addresses as they are, u32 zero-extended, f32 as its bit pattern).
-__aicore__ inline GM_ADDR ArgPtr(uint64_t v) { return (GM_ADDR)v; }
-__aicore__ inline uint32_t ArgU32(uint64_t v) { return (uint32_t)v; }
-__aicore__ inline float ArgF32(uint64_t v) { return BitsFloat((uint32_t)v); }
+// (device addresses as they are, u32 zero-extended, f32 as its bit pattern). Host code
+// (the wrappers run on the host), hence no __aicore__.
+inline uint8_t *ArgPtr(uint64_t v) { return reinterpret_cast<uint8_t *>(v); }
+inline uint32_t ArgU32(uint64_t v) { return static_cast<uint32_t>(v); }
+inline float ArgF32(uint64_t v) {
+    union {
+        uint32_t u;
+        float f;
+    } c;
+    c.u = static_cast<uint32_t>(v);
+    return c.f;
+}
 
 }  // namespace ds4
 
