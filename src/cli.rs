@@ -92,9 +92,10 @@ pub struct RunArgs {
     /// Backend: cpu, ascend (needs CANN) or ascend-sim.
     #[arg(long = "backend", default_value = "cpu", value_parser = ["cpu", "ascend", "ascend-sim"])]
     pub backend: String,
-    /// Devices the plan is split over (1 or 2).
-    #[arg(long = "devices", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
-    pub devices: u8,
+    /// Devices the plan is split over (1 or 2; default 1 on the CPU, 2 on the Ascend
+    /// backends: both chips of the card).
+    #[arg(long = "devices", value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub devices: Option<u8>,
     /// Largest prefill chunk (default: the profile's).
     #[arg(long = "chunk", value_parser = clap::value_parser!(u32).range(1..))]
     pub chunk: Option<u32>,

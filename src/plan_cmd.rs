@@ -9,7 +9,7 @@
 
 use crate::plans::{DOTS, PLAN_SETS};
 use anyhow::{anyhow, bail, Context};
-use ds4_runtime::plan::{Arg, Buf, Executor, Launch, Phase, PlanSet, StageTap};
+use ds4_runtime::plan::{Phase, PlanSet};
 use serde_json::{json, Value};
 
 /// Arguments of `plan`.
@@ -29,10 +29,10 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 2)]
     pub devices: u8,
     /// Print Graphviz DOT of the placed graph instead of the summary.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub dot: bool,
     /// With `--dot`: the graph before fusion.
-    #[arg(long)]
+    #[arg(long, requires = "dot")]
     pub unfused: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -48,12 +48,13 @@ fn find(profile: &str, devices: u8, fused: bool) -> Option<&'static PlanSet> {
 /// The summary object `plan --json` prints.
 pub fn summary(args: &PlanArgs) -> anyhow::Result<Value> {
     let fused = find(&args.profile, args.devices, true).ok_or_else(|| {
-        let known: Vec<String> = PLAN_SETS
+        let mut known: Vec<String> = PLAN_SETS
             .iter()
-            .map(|s| format!("{}/{}", s.profile.name, s.devices))
+            .map(|s| format!("{} with {}", s.profile.name, s.devices))
             .collect();
+        known.dedup();
         anyhow!(
-            "no plan for profile `{}` with {} device(s) (known: {})",
+            "no plan for profile `{}` with {} device(s); known: {} (device counts)",
             args.profile,
             args.devices,
             known.join(", ")
@@ -66,40 +67,25 @@ pub fn summary(args: &PlanArgs) -> anyhow::Result<Value> {
     let fj = parse(fused)?;
     let uj = unfused.map(parse).transpose()?;
 
-    let n = args.devices as usize;
-    let mut weights = vec![0u64; n];
-    for w in fused.weights {
-        weights[w.device as usize] += w.bytes;
-    }
-    let mut state = vec![0u64; n];
-    for s in fused.states {
-        state[s.device as usize] += (s.rows.at(args.ctx) * s.width * 4) as u64;
-    }
     let budget = fj["budget_bytes"].as_u64().unwrap_or(0);
-    let reads_tokens = token_devices(fused);
-    let sync = ds4_runtime::backend::ascend::sync_workspace_bytes(fused);
+    let chip = ds4_runtime::backend::setup::SIM_DEVICE_BYTES;
     let mut devices = Vec::new();
-    for d in 0..n {
-        let arena = fused.decode.arena_bytes[d].max(fused.prefill.arena_bytes[d]) as u64;
-        // A device backend keeps the chunk's token ids (i32) on every device that reads them.
-        let tokens = if reads_tokens[d] {
-            (fused.profile.chunk * 4) as u64
-        } else {
-            0
-        };
-        // ... and a zeroed barrier workspace per fused launch of a run.
-        let sync_bytes = sync[d] as u64;
-        let total = weights[d] + state[d] + arena + tokens + sync_bytes;
+    for (d, b) in ds4_runtime::backend::ascend::device_bytes(fused, args.ctx)
+        .into_iter()
+        .enumerate()
+    {
+        let total = b.total();
         devices.push(json!({
             "device": d,
-            "weight_bytes": weights[d],
-            "state_bytes": state[d],
-            "arena_bytes": arena,
-            "token_bytes": tokens,
-            "sync_bytes": sync_bytes,
+            "weight_bytes": b.weights,
+            "state_bytes": b.state,
+            "arena_bytes": b.arena,
+            "token_bytes": b.tokens,
+            "sync_bytes": b.sync,
             "total_bytes": total,
             "budget_bytes": budget,
             "fits": budget == 0 || total <= budget,
+            "fits_one_310p": total <= chip,
         }));
     }
     let phase = |key: &str| -> Value {
@@ -232,7 +218,12 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     }
     let e = &s["ascend_decode_estimate"];
     println!(
-        "ascend estimate (Atlas 300I Duo, 204.8 GB/s per chip): {:.2} tokens/s decode; weights read per token {:.3} GB ({}), {} launches ({} barriers inside fused kernels), {:.2} MiB copied",
+        "ascend estimate ({}, 204.8 GB/s per chip): {:.2} tokens/s decode; weights read per token {:.3} GB ({}), {} launches ({} barriers inside fused kernels), {:.2} MiB copied",
+        if args.devices == 2 {
+            "Atlas 300I Duo"
+        } else {
+            "one chip of an Atlas 300I Duo"
+        },
         e["tokens_per_s"].as_f64().unwrap_or(0.0),
         e["weight_bytes_per_token"].as_f64().unwrap_or(0.0) / 1e9,
         e["weight_bytes_per_device"]
@@ -249,7 +240,16 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     );
     for d in s["per_device"].as_array().into_iter().flatten() {
         let budget = if d["budget_bytes"].as_u64().unwrap_or(0) == 0 {
-            "no budget".to_string()
+            // No budget in the profile (a CPU plan): say whether one 310P could hold it.
+            format!(
+                "no budget; {} one 310P3 ({:.2} GiB usable)",
+                if d["fits_one_310p"] == true {
+                    "fits"
+                } else {
+                    "does NOT fit"
+                },
+                ds4_runtime::backend::setup::SIM_DEVICE_BYTES as f64 / (1u64 << 30) as f64
+            )
         } else {
             format!(
                 "budget {:.2} GiB, {}",
@@ -274,31 +274,6 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Which devices run a launch that reads the chunk's token ids.
-fn token_devices(plans: &'static PlanSet) -> Vec<bool> {
-    struct Rec(Vec<bool>);
-    fn visit(r: &mut Rec, l: &'static Launch) {
-        if l.args.contains(&Arg::Tokens) {
-            r.0[l.device as usize] = true;
-        }
-        for p in l.parts {
-            visit(r, p);
-        }
-    }
-    impl Executor for Rec {
-        fn launch(&mut self, l: &'static Launch) {
-            visit(self, l);
-        }
-        fn copy(&mut self, _: Buf, _: Buf, _: bool) {}
-        fn sync(&mut self, _: u8) {}
-        fn stage(&mut self, _: &'static StageTap) {}
-    }
-    let mut r = Rec(vec![false; plans.devices as usize]);
-    (plans.prefill.run)(&mut r);
-    (plans.decode.run)(&mut r);
-    r.0
 }
 
 fn parse_ctx(s: &str) -> Result<usize, String> {

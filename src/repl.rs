@@ -33,10 +33,16 @@ pub fn chat(
             eprint!("> ");
             std::io::stderr().flush().ok();
         }
-        let mut line = String::new();
-        if stdin.lock().read_line(&mut line)? == 0 {
+        let mut raw = Vec::new();
+        if stdin.lock().read_until(b'\n', &mut raw)? == 0 {
             return Ok(());
         }
+        let Ok(line) = String::from_utf8(raw) else {
+            eprintln!(
+                "ds4-runtime: that line is not valid UTF-8 and was skipped; type it again in UTF-8"
+            );
+            continue;
+        };
         let text = line.trim_end_matches(['\n', '\r']);
         match text {
             "" => continue,
@@ -75,7 +81,7 @@ pub fn chat(
                 first = true;
             } else {
                 eprintln!(
-                    "ds4-runtime: this message does not fit in the {} free positions of the context; /reset to start over or raise -c/--ctx",
+                    "ds4-runtime: this message does not fit in the context ({} position(s) left); /reset to start over or raise -c/--ctx",
                     session.ctx() - session.pos()
                 );
             }

@@ -61,6 +61,12 @@ pub fn resolve_model(model: Option<&Path>) -> Result<PathBuf> {
     if local.exists() {
         return Ok(local);
     }
+    if let Ok(target) = std::fs::read_link(&local) {
+        bail!(
+            "./ds4flash.gguf is a link to {}, which does not exist; fix the link or pass -m FILE",
+            target.display()
+        );
+    }
     let dir = cache_dir();
     let path = dir.join("tiny.gguf");
     if !path.exists() {
@@ -153,8 +159,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
     // The Ascend runtimes open first: without CANN, `--backend ascend` fails here
     // with one line, before any model work.
     let (visible, devices) = match args.backend.as_str() {
-        "cpu" => (String::new(), args.devices),
-        _ => ascend_setup::visible_devices(args.devices),
+        "cpu" => (String::new(), args.devices.unwrap_or(1)),
+        _ => ascend_setup::visible_devices(args.devices).map_err(|e| anyhow::anyhow!(e))?,
+    };
+    let drop_sync = match std::env::var("DS4_SIM_DROP_SYNC") {
+        Err(_) => None,
+        Ok(_) if args.backend != "ascend-sim" => {
+            bail!("DS4_SIM_DROP_SYNC is a switch of the emulation; use it with --backend ascend-sim or unset it")
+        }
+        Ok(v) => Some(v.trim().parse::<usize>().map_err(|_| {
+            anyhow::anyhow!("DS4_SIM_DROP_SYNC={v} is not a synchronisation number (0, 1, 2, ...)")
+        })?),
     };
     let runtime = match args.backend.as_str() {
         "cpu" => None,
@@ -190,10 +205,19 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }
     }
     let t_load = Instant::now();
-    let model = Model::open(&path, PROFILES)?;
+    let model = Model::open(&path, PROFILES).map_err(|e| {
+        if args.model.is_none() && path == cache_dir().join("tiny.gguf") {
+            anyhow::anyhow!(
+                "the cached synthetic model {} is damaged ({e}); delete it and it is generated again",
+                path.display()
+            )
+        } else {
+            e.into()
+        }
+    })?;
     let plans = plan_set(model.profile.name, devices, !args.unfused)?;
     if args.upload_dry_run {
-        return upload_dry_run(&model, plans);
+        return upload_dry_run(&model, plans, args.ctx as usize);
     }
     let tok = model
         .tokenizer()
@@ -209,7 +233,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     }
     tracing::info!(
         profile = model.profile.name,
-        devices = args.devices,
+        devices,
         "model loaded in {:?}",
         t_load.elapsed()
     );
@@ -240,15 +264,23 @@ pub fn run(args: &RunArgs) -> Result<()> {
         None => None,
     };
 
+    // Refuse before any work (the weight upload included) when the prompt cannot fit:
+    // its tokens and the position of the first generated one.
+    if let Some(ids) = &prompt_ids {
+        if ids.len() + 1 > ctx {
+            bail!(
+                "the prompt has {} tokens and generation needs one more position, but the context holds {ctx}; shorten it or raise -c/--ctx",
+                ids.len()
+            );
+        }
+    }
     let chunk = args.chunk.map(|c| c as usize);
     let mut session: Box<dyn Backend + '_> = match &runtime {
         None => Box::new(Session::new(&model, plans, ctx, chunk)?),
         Some(rt) => {
             let opts = AscendOptions {
                 chunk,
-                drop_sync: std::env::var("DS4_SIM_DROP_SYNC")
-                    .ok()
-                    .and_then(|v| v.parse().ok()),
+                drop_sync,
                 progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 host_ops: std::env::var("DS4_SIM_HOST_OPS").is_ok_and(|v| v == "1"),
             };
@@ -271,13 +303,6 @@ pub fn run(args: &RunArgs) -> Result<()> {
 
     match prompt_ids {
         Some(ids) => {
-            // Refuse before any work when the prompt cannot fit.
-            if ids.len() + 1 > ctx {
-                bail!(
-                    "the prompt has {} tokens but the context holds {ctx}; shorten it or raise -c/--ctx",
-                    ids.len()
-                );
-            }
             let mut dumps = Dumps::open(args)?;
             generate(
                 session,
@@ -311,21 +336,21 @@ pub fn run(args: &RunArgs) -> Result<()> {
 
 /// `--upload-dry-run`: the bytes each device would receive, against the plan's
 /// per-device weight bytes; nothing is allocated.
-fn upload_dry_run(model: &Model, plans: &'static PlanSet) -> Result<()> {
+fn upload_dry_run(model: &Model, plans: &'static PlanSet, ctx: usize) -> Result<()> {
     let bound = model.bind(plans)?;
     let items = ds4_runtime::backend::upload::upload_items(plans, &model.file, &bound)
         .map_err(|e| anyhow::anyhow!(e))?;
     let got = ds4_runtime::backend::upload::bytes_per_device(&items, plans.devices as usize);
+    let need = ds4_runtime::backend::ascend::device_bytes(plans, ctx);
+    let chip = ds4_runtime::backend::setup::SIM_DEVICE_BYTES;
     for (d, b) in got.iter().enumerate() {
-        let want: u64 = plans
-            .weights
-            .iter()
-            .filter(|w| w.device as usize == d)
-            .map(|w| w.bytes)
-            .sum();
+        let (want, total) = (need[d].weights, need[d].total());
         println!(
-            "device {d}: upload {b} bytes, plan weight bytes {want}{}",
-            if *b == want { "" } else { " (MISMATCH)" }
+            "device {d}: upload {b} bytes, plan weight bytes {want}{}; with state at -c {ctx} and activations {total} bytes ({:.2} GiB), {} one 310P3 ({:.2} GiB usable)",
+            if *b == want { "" } else { " (MISMATCH)" },
+            total as f64 / (1u64 << 30) as f64,
+            if total <= chip { "fits" } else { "does NOT fit" },
+            chip as f64 / (1u64 << 30) as f64
         );
     }
     Ok(())

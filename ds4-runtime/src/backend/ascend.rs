@@ -59,6 +59,49 @@ pub fn sync_workspace_bytes(plans: &'static PlanSet) -> Vec<usize> {
     d.0.iter().zip(&p.0).map(|(a, b)| a.max(b) * per).collect()
 }
 
+/// What one device holds for a session of a plan set (the figures `plan` prints).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceBytes {
+    pub weights: u64,
+    /// Per-session state at the context size (f32).
+    pub state: u64,
+    /// The larger of the decode and prefill arenas.
+    pub arena: u64,
+    /// The chunk's token ids, on a device that reads `@tokens`.
+    pub tokens: u64,
+    /// The fused kernels' barrier workspaces.
+    pub sync: u64,
+}
+
+impl DeviceBytes {
+    pub fn total(&self) -> u64 {
+        self.weights + self.state + self.arena + self.tokens + self.sync
+    }
+}
+
+/// Device memory a session of `plans` with `ctx` positions takes, per device: exactly
+/// what [`AscendSession::new`] allocates.
+pub fn device_bytes(plans: &'static PlanSet, ctx: usize) -> Vec<DeviceBytes> {
+    let n = plans.devices as usize;
+    let mut v = vec![DeviceBytes::default(); n];
+    for w in plans.weights {
+        v[w.device as usize].weights += w.bytes;
+    }
+    for s in plans.states {
+        v[s.device as usize].state += (s.rows.at(ctx) * s.width * 4) as u64;
+    }
+    let reads = token_devices(plans);
+    let sync = sync_workspace_bytes(plans);
+    for (d, b) in v.iter_mut().enumerate() {
+        b.arena = plans.decode.arena_bytes[d].max(plans.prefill.arena_bytes[d]) as u64;
+        if reads.contains(&(d as u8)) {
+            b.tokens = (plans.profile.chunk * 4) as u64;
+        }
+        b.sync = sync[d] as u64;
+    }
+    v
+}
+
 /// Options of an Ascend session.
 #[derive(Clone, Debug, Default)]
 pub struct AscendOptions {
@@ -135,6 +178,24 @@ impl<'m> AscendSession<'m> {
                 sync_ws: 0,
                 sync_bytes: 0,
             });
+        }
+        // Refuse before the upload when a device cannot hold its share.
+        let need = device_bytes(plans, ctx);
+        for (d, dev) in devs.iter().enumerate() {
+            acl.set_current_context(dev.ctx).map_err(acl_err)?;
+            let (free, _) = acl.mem_info().map_err(acl_err)?;
+            let b = need[d];
+            if b.total() > free as u64 {
+                let gib = |x: u64| x as f64 / (1u64 << 30) as f64;
+                return Err(SessionError::Kernel(format!(
+                    "device {d} cannot hold this plan: it needs {:.2} GiB (weights {:.2} GiB, state {:.2} GiB at -c {ctx}, activations {:.2} GiB) and has {:.2} GiB free; use both chips (--devices 2), a smaller -c, or free the device",
+                    gib(b.total()),
+                    gib(b.weights),
+                    gib(b.state),
+                    gib(b.arena + b.tokens + b.sync),
+                    gib(free as u64)
+                )));
+            }
         }
         let ctxs: Vec<Handle> = devs.iter().map(|d| d.ctx).collect();
         let upload::Uploaded {
@@ -526,6 +587,9 @@ impl Executor for AscendExecutor<'_, '_> {
         let k = self.s.syncs;
         self.s.syncs += 1;
         if self.s.drop_sync == Some(k) {
+            tracing::warn!(
+                "ascend-sim: dropped synchronisation #{k} (of device {dev}) as DS4_SIM_DROP_SYNC asks"
+            );
             return;
         }
         if let Err(e) = self.s.sync_dev(dev as usize) {

@@ -52,7 +52,7 @@ impl KernelTable {
 pub fn load_device_kernels() -> Result<(KernelTable, libloading::Library), String> {
     let name = "libds4_ascend_kernels.so";
     let mut cands: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("DS4_ASCEND_KERNELS") {
+    if let Some(p) = std::env::var_os("DS4_ASCEND_KERNELS").filter(|p| !p.is_empty()) {
         cands.push(PathBuf::from(p));
     }
     // The library this build made, when CANN was present at build time.
@@ -67,8 +67,11 @@ pub fn load_device_kernels() -> Result<(KernelTable, libloading::Library), Strin
     }
     if let Some(c) = cands.iter().find(|c| c.exists()) {
         // SAFETY: the kernel library's initialisers register its device binaries.
-        let lib = unsafe { libloading::Library::new(c) }
-            .map_err(|e| format!("cannot open {}: {e}", c.display()))?;
+        let lib = unsafe { libloading::Library::new(c) }.map_err(|e| {
+            format!(
+                "cannot load the Ascend kernel library ({e}); rebuild libds4_ascend_kernels.so (cargo build with CANN installed) or point DS4_ASCEND_KERNELS at it"
+            )
+        })?;
         let t = KernelTable::load(&lib, &c.display().to_string())?;
         return Ok((t, lib));
     }

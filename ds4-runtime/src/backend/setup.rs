@@ -1,7 +1,7 @@
 //! Opening an Ascend runtime: the real ACL and kernel library, or the emulation.
 //!
 //! Device selection follows the fork (ASCEND.md §1.3): `DS4_ASCEND_VISIBLE_DEVICES`
-//! (else the `--devices` count: `0` or `0,1`) is exported as
+//! (else the `--devices` count, by default both chips: `0,1`) is exported as
 //! `ASCEND_RT_VISIBLE_DEVICES` before `aclInit`.
 
 use super::ktable::{self, KernelTable};
@@ -24,26 +24,36 @@ pub struct AscendRuntime {
     pub lib: Option<Arc<libloading::Library>>,
 }
 
-/// The visible device list and its count: `DS4_ASCEND_VISIBLE_DEVICES` when set,
-/// else the first `devices` ids.
-pub fn visible_devices(devices: u8) -> (String, u8) {
-    match std::env::var("DS4_ASCEND_VISIBLE_DEVICES") {
-        Ok(v) if !v.trim().is_empty() => {
-            let n = v
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .count()
-                .clamp(1, 2) as u8;
-            (v, n)
-        }
-        _ => (
-            (0..devices)
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-            devices,
-        ),
+/// The visible device list and the device count of the plan. `DS4_ASCEND_VISIBLE_DEVICES`,
+/// when set, must be one or two distinct device ids (`0`, `0,1`, `1,0`); `devices` is the
+/// `--devices` flag when given, which must then agree with the list. Without either, the
+/// plan uses both chips of the card.
+pub fn visible_devices(devices: Option<u8>) -> Result<(String, u8), String> {
+    let env = std::env::var("DS4_ASCEND_VISIBLE_DEVICES").unwrap_or_default();
+    if env.trim().is_empty() {
+        let n = devices.unwrap_or(2);
+        let list = (0..n).map(|d| d.to_string()).collect::<Vec<_>>().join(",");
+        return Ok((list, n));
     }
+    let bad = || {
+        format!(
+            "DS4_ASCEND_VISIBLE_DEVICES={env} is not a list of one or two device ids (like 0 or 0,1); fix or unset it"
+        )
+    };
+    let ids: Vec<u32> = env
+        .split(',')
+        .map(|s| s.trim().parse::<u32>().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() || ids.len() > 2 || (ids.len() == 2 && ids[0] == ids[1]) {
+        return Err(bad());
+    }
+    let n = ids.len() as u8;
+    if let Some(d) = devices.filter(|&d| d != n) {
+        return Err(format!(
+            "--devices {d} conflicts with DS4_ASCEND_VISIBLE_DEVICES={env} ({n} device(s)); drop one of them"
+        ));
+    }
+    Ok((env, n))
 }
 
 /// Opens the real runtime: exports `ASCEND_RT_VISIBLE_DEVICES`, loads and checks

@@ -122,6 +122,18 @@ impl GgufFile {
             path: path.to_path_buf(),
             source,
         };
+        // Stat first: opening a FIFO would block, and mapping a directory fails obscurely.
+        let md = std::fs::metadata(path).map_err(io)?;
+        if !md.is_file() {
+            let what = if md.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file"
+            };
+            return Err(io(std::io::Error::other(format!(
+                "is {what}; give the path of a GGUF file"
+            ))));
+        }
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
 
