@@ -22,18 +22,28 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidUtf8 => {
+            eprintln!("ds4-runtime: an argument is not valid UTF-8; put the text in a UTF-8 file and pass it with --prompt-file");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             // A usage error, folded onto one line: the problem, the arguments it names
-            // and clap's tip, without the usage block.
+            // and clap's tip, without the usage block (its first line and the lines that
+            // continue it).
             let text = e.render().to_string();
+            let mut in_usage = false;
             let parts: Vec<&str> = text
                 .lines()
-                .map(str::trim)
                 .filter(|l| {
-                    !l.is_empty()
-                        && !l.starts_with("Usage:")
-                        && !l.starts_with("For more information")
+                    let t = l.trim();
+                    if t.starts_with("Usage:") {
+                        in_usage = true;
+                    } else if t.is_empty() {
+                        in_usage = false;
+                    }
+                    !in_usage && !t.is_empty() && !t.starts_with("For more information")
                 })
+                .map(str::trim)
                 .collect();
             eprintln!(
                 "ds4-runtime: {} (see --help)",
