@@ -3,8 +3,10 @@
 //!
 //! Per device: one context, one stream, one arena (`aclrtMalloc`'d, sized for the
 //! larger of the decode and prefill plans; the two never run at once), a token
-//! buffer where the device reads `@tokens`, and the state slots the plan places
-//! there. Weights are uploaded once at start. A run uploads the chunk's token ids
+//! buffer where the device reads `@tokens`, the fused kernels' barrier workspaces
+//! (zeroed at the start of each run) and the state slots the plan places there
+//! ([`device_bytes`]; a session that a device cannot hold is refused before any
+//! upload). Weights are uploaded once at start. A run uploads the chunk's token ids
 //! (blocking `aclrtMemcpy`: the previous run ended with every stream synchronised),
 //! queues every launch on its device's stream, and turns each plan copy into an
 //! `aclrtMemcpyAsync` device-to-device issued on the destination device's stream
@@ -228,24 +230,22 @@ impl<'m> AscendSession<'m> {
             states.push((p, rows, bytes));
         }
         let chunk_max = plans.profile.chunk;
-        let token_devs = token_devices(plans);
-        let sync = sync_workspace_bytes(plans);
+        // Arena, token ids and barrier workspaces: the sizes checked above.
         for (d, dev) in devs.iter_mut().enumerate() {
             acl.set_current_context(dev.ctx).map_err(acl_err)?;
-            let arena = plans.decode.arena_bytes[d].max(plans.prefill.arena_bytes[d]);
-            if arena > 0 {
-                dev.arena = acl.malloc(arena).map_err(acl_err)?;
-                allocs.push((d as u8, dev.arena));
-            }
-            if token_devs.contains(&(d as u8)) {
-                dev.tokens = acl.malloc(chunk_max * 4).map_err(acl_err)?;
-                allocs.push((d as u8, dev.tokens));
-            }
-            if sync[d] > 0 {
-                dev.sync_ws = acl.malloc(sync[d]).map_err(acl_err)?;
-                dev.sync_bytes = sync[d];
-                allocs.push((d as u8, dev.sync_ws));
-            }
+            let b = need[d];
+            let mut alloc = |bytes: u64| -> Result<DevPtr, SessionError> {
+                if bytes == 0 {
+                    return Ok(0);
+                }
+                let p = acl.malloc(bytes as usize).map_err(acl_err)?;
+                allocs.push((d as u8, p));
+                Ok(p)
+            };
+            dev.arena = alloc(b.arena)?;
+            dev.tokens = alloc(b.tokens)?;
+            dev.sync_ws = alloc(b.sync)?;
+            dev.sync_bytes = b.sync as usize;
         }
         for (d, dev) in devs.iter().enumerate() {
             acl.set_current_context(dev.ctx).map_err(acl_err)?;
