@@ -20,13 +20,15 @@
 
 use std::arch::x86_64::*;
 
-use crate::quant::f16_to_f32;
 use crate::quant::iq2_xxs::IQ2XXS_GRID;
 use crate::quant::q8_k::BlockQ8K;
 use crate::quant::QK_K;
 
 /// Weight rows per decoded set (one zmm of i32 lanes).
 pub const ROWS: usize = 16;
+
+/// Blocks of each row prefetched ahead of decoding.
+const PREFETCH: usize = 4;
 
 /// Q8_K activations with their quants biased to unsigned (`q + 128`), token-major.
 #[derive(Default)]
@@ -54,97 +56,40 @@ impl Biased {
     }
 }
 
-/// The `nb·8` groups' sign masks, scales and grid indices of one IQ2_XXS block
-/// (vectorised as in `x86::iq2_xxs_dot_vnni_n`).
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn iq2_block_words(blk: &[u8]) -> ([u32; 8], [u32; 8], [u32; 8]) {
-    let (m7, m4) = (_mm256_set1_epi32(0x7f), _mm256_set1_epi8(0x0f));
-    let o = -128i8;
-    // 0x80 for nibbles with an odd number of set bits.
-    let parity = _mm256_setr_epi8(
-        0, o, o, 0, o, 0, 0, o, o, 0, 0, o, 0, o, o, 0, 0, o, o, 0, o, 0, 0, o, o, 0, 0, o, 0, o,
-        o, 0,
-    );
-    debug_assert!(blk.len() >= 66);
-    // SAFETY: bytes 2..66 of the block are the eight (aux0, aux1) pairs.
-    let v = unsafe { _mm512_loadu_si512(blk.as_ptr().add(2) as *const __m512i) };
-    let a0 = _mm512_cvtepi64_epi32(v);
-    let a1 = _mm512_cvtepi64_epi32(_mm512_srli_epi64::<32>(v));
-    let f = |k: i32| _mm256_and_si256(_mm256_srl_epi32(a1, _mm_cvtsi32_si128(7 * k)), m7);
-    let c = _mm256_or_si256(
-        _mm256_or_si256(f(0), _mm256_slli_epi32::<8>(f(1))),
-        _mm256_or_si256(_mm256_slli_epi32::<16>(f(2)), _mm256_slli_epi32::<24>(f(3))),
-    );
-    let lo = _mm256_and_si256(c, m4);
-    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(c), m4);
-    let sv = _mm256_or_si256(
-        c,
-        _mm256_xor_si256(
-            _mm256_shuffle_epi8(parity, lo),
-            _mm256_shuffle_epi8(parity, hi),
-        ),
-    );
-    let lv = _mm256_or_si256(
-        _mm256_slli_epi32::<1>(_mm256_srli_epi32::<28>(a1)),
-        _mm256_set1_epi32(1),
-    );
-    let (mut signs, mut scales, mut idx) = ([0u32; 8], [0u32; 8], [0u32; 8]);
-    // SAFETY: each array holds eight u32.
-    unsafe {
-        _mm256_storeu_si256(signs.as_mut_ptr() as *mut __m256i, sv);
-        _mm256_storeu_si256(scales.as_mut_ptr() as *mut __m256i, lv);
-        _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, a0);
-    }
-    (signs, scales, idx)
-}
-
-/// Transposes sixteen rows of eight dwords: input `z[i]` holds row `i` in its low
-/// half and row `i + 8` in its high half; output `j` holds dword `j` of rows 0..16.
+/// Transposes sixteen rows of sixteen dwords: output `i` holds dword `i` of rows 0..16.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
-unsafe fn transpose16x8(z: [__m512i; 8]) -> [__m512i; 8] {
-    let t = [
-        _mm512_unpacklo_epi32(z[0], z[1]),
-        _mm512_unpackhi_epi32(z[0], z[1]),
-        _mm512_unpacklo_epi32(z[2], z[3]),
-        _mm512_unpackhi_epi32(z[2], z[3]),
-        _mm512_unpacklo_epi32(z[4], z[5]),
-        _mm512_unpackhi_epi32(z[4], z[5]),
-        _mm512_unpacklo_epi32(z[6], z[7]),
-        _mm512_unpackhi_epi32(z[6], z[7]),
-    ];
-    // u[0..4]: dwords (0|4), (1|5), (2|6), (3|7) of rows 0..4; u[4..8] of rows 4..8.
-    let u = [
-        _mm512_unpacklo_epi64(t[0], t[2]),
-        _mm512_unpackhi_epi64(t[0], t[2]),
-        _mm512_unpacklo_epi64(t[1], t[3]),
-        _mm512_unpackhi_epi64(t[1], t[3]),
-        _mm512_unpacklo_epi64(t[4], t[6]),
-        _mm512_unpackhi_epi64(t[4], t[6]),
-        _mm512_unpacklo_epi64(t[5], t[7]),
-        _mm512_unpackhi_epi64(t[5], t[7]),
-    ];
-    let lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
-    let hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
-    let mut o = [_mm512_setzero_si512(); 8];
-    for j in 0..4 {
-        o[j] = _mm512_permutex2var_epi64(u[j], lo, u[j + 4]);
-        o[j + 4] = _mm512_permutex2var_epi64(u[j], hi, u[j + 4]);
+unsafe fn transpose16x16(w: [__m512i; 16]) -> [__m512i; 16] {
+    // t[2i], t[2i+1]: rows 2i, 2i+1 interleaved (dwords 0,1 | 2,3 of each lane).
+    let t: [__m512i; 16] = std::array::from_fn(|i| {
+        let (a, b) = (w[i & !1], w[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_epi32(a, b)
+        } else {
+            _mm512_unpackhi_epi32(a, b)
+        }
+    });
+    // u[4q + c]: dword 4L + c of rows 4q..4q + 4 in lane L.
+    let u: [__m512i; 16] = std::array::from_fn(|i| {
+        let (q, c) = (i / 4, i % 4);
+        let (a, b) = (t[4 * q + c / 2], t[4 * q + 2 + c / 2]);
+        if c % 2 == 0 {
+            _mm512_unpacklo_epi64(a, b)
+        } else {
+            _mm512_unpackhi_epi64(a, b)
+        }
+    });
+    let mut o = [_mm512_setzero_si512(); 16];
+    for c in 0..4 {
+        let v0 = _mm512_shuffle_i32x4::<0x44>(u[c], u[4 + c]);
+        let v1 = _mm512_shuffle_i32x4::<0xee>(u[c], u[4 + c]);
+        let v2 = _mm512_shuffle_i32x4::<0x44>(u[8 + c], u[12 + c]);
+        let v3 = _mm512_shuffle_i32x4::<0xee>(u[8 + c], u[12 + c]);
+        o[c] = _mm512_shuffle_i32x4::<0x88>(v0, v2);
+        o[4 + c] = _mm512_shuffle_i32x4::<0xdd>(v0, v2);
+        o[8 + c] = _mm512_shuffle_i32x4::<0x88>(v1, v3);
+        o[12 + c] = _mm512_shuffle_i32x4::<0xdd>(v1, v3);
     }
     o
-}
-
-/// Loads 32 bytes at `rows[i]` and `rows[i + 8]` for the eight inputs of [`transpose16x8`].
-#[target_feature(enable = "avx2,avx512f")]
-#[inline]
-unsafe fn load16x32(base: *const u8, stride: usize) -> [__m512i; 8] {
-    std::array::from_fn(|i| {
-        // SAFETY: the caller guarantees 32 readable bytes at rows i and i + 8.
-        unsafe {
-            let a = _mm256_loadu_si256(base.add(i * stride) as *const __m256i);
-            let b = _mm256_loadu_si256(base.add((i + 8) * stride) as *const __m256i);
-            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b)
-        }
-    })
 }
 
 /// Sixteen IQ2_XXS rows decoded for [`Iq2Rows16::dot`].
@@ -159,13 +104,16 @@ pub struct Iq2Rows16 {
     corr: Vec<i32>,
     /// `[block][row]` block scales.
     d: Vec<f32>,
-    /// The sixteen rows in natural order, `[row][nb·256]`.
-    tmp: Vec<i8>,
 }
 
 impl Iq2Rows16 {
     /// Decodes the sixteen rows of `nb` blocks each that start at `w` (row stride
     /// `66·nb` bytes). Buffers grow to the largest `nb` once.
+    ///
+    /// Block by block (prefetching a few blocks ahead, since sixteen interleaved
+    /// rows defeat the hardware prefetchers), the group words are transposed so that
+    /// one zmm holds a word of all sixteen rows, and the grid entries, signs and
+    /// scales are worked out for the sixteen rows at once.
     ///
     /// # Safety
     /// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2 and F16C.
@@ -181,62 +129,87 @@ impl Iq2Rows16 {
         self.ls.resize(nb * 8 * ROWS, 0);
         self.corr.resize(nb * ROWS, 0);
         self.d.resize(nb * ROWS, 0.0);
-        self.tmp.resize(ROWS * nb * QK_K, 0);
         let zero = _mm512_setzero_si512();
         let bias = _mm512_set1_epi8(-128);
-        // Row by row, so each row is read in order (the prefetchers follow).
-        for r in 0..ROWS {
-            for b in 0..nb {
-                let blk = &w[r * rb + b * 66..r * rb + b * 66 + 66];
-                self.d[b * ROWS + r] = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
-                // SAFETY: the block has 66 bytes; the features are enabled.
-                let (signs, scales, idx) = unsafe { iq2_block_words(blk) };
-                // Two groups per step: eight grid entries gathered, 64 signs applied.
-                for p in 0..4 {
-                    // SAFETY: `idx` and `signs` hold eight u32 (groups 2p, 2p + 1); the
-                    // grid has 256 entries and every index is a byte; `tmp` holds 16
-                    // rows of nb·256 bytes.
-                    unsafe {
-                        let ib = _mm_loadl_epi64(idx.as_ptr().add(2 * p) as *const __m128i);
-                        let mag = _mm512_i64gather_epi64::<8>(
-                            _mm512_cvtepu8_epi64(ib),
-                            IQ2XXS_GRID.as_ptr() as *const _,
-                        );
-                        let m = (signs.as_ptr().add(2 * p) as *const u64).read_unaligned();
-                        let q = _mm512_mask_sub_epi8(mag, m, zero, mag);
-                        let at = (r * nb + b) * QK_K + 64 * p;
-                        _mm512_storeu_si512(self.tmp.as_mut_ptr().add(at) as *mut __m512i, q);
-                    }
-                }
-                for (g, &l) in scales.iter().enumerate() {
-                    self.ls[(b * 8 + g) * ROWS + r] = l as i32;
-                }
-            }
-        }
+        let (m7f, mff) = (_mm512_set1_epi32(0x7f), _mm512_set1_epi32(0xff));
+        let one = _mm512_set1_epi32(1);
+        let m0f = _mm512_set1_epi32(0x0f);
+        // 0x80 for nibbles with an odd number of set bits.
+        let parity = _mm512_broadcast_i32x4(_mm_set_epi32(
+            0x00808000,
+            0x80000080u32 as i32,
+            0x80000080u32 as i32,
+            0x00808000,
+        ));
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_add_epi32(even, one);
+        // Byte 0 of each dword into all four of its bytes.
+        let rep = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0);
+        let (blo, bhi) = (
+            _mm512_set1_epi32(0x08040201),
+            _mm512_set1_epi32(0x80402010u32 as i32),
+        );
+        let grid = IQ2XXS_GRID.as_ptr() as *const _;
+        let wp = w.as_ptr();
         for b in 0..nb {
-            let mut corr = _mm512_setzero_si512();
-            for g in 0..8 {
-                // SAFETY: 16 rows × nb·256 bytes in `tmp`; the packed group lies in `qs`
-                // and its scales in `ls`.
-                unsafe {
-                    let src = self.tmp.as_ptr().add(b * QK_K + 32 * g) as *const u8;
-                    let o = transpose16x8(load16x32(src, nb * QK_K));
-                    let mut s = _mm512_setzero_si512();
-                    for (j, v) in o.iter().enumerate() {
-                        let at = ((b * 8 + g) * 8 + j) * 64;
-                        _mm512_storeu_si512(self.qs.as_mut_ptr().add(at) as *mut __m512i, *v);
-                        s = _mm512_dpbusd_epi32(s, bias, *v);
-                    }
-                    let ls = _mm512_loadu_si512(
-                        self.ls.as_ptr().add((b * 8 + g) * ROWS) as *const __m512i
+            // SAFETY: block b of the 16 rows lies inside `w` (checked above); the
+            // packed block inside `qs`, `ls`, `corr` and `d`; grid indices are bytes
+            // (< 256). Prefetches never fault.
+            unsafe {
+                for r in 0..ROWS {
+                    let ahead = wp.wrapping_add(r * rb + (b + PREFETCH) * 66);
+                    _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(65) as *const i8);
+                }
+                let t = transpose16x16(std::array::from_fn(|r| {
+                    _mm512_loadu_si512(wp.add(r * rb + b * 66 + 2) as *const __m512i)
+                }));
+                let dh: [u16; ROWS] = std::array::from_fn(|r| {
+                    (wp.add(r * rb + b * 66) as *const u16).read_unaligned()
+                });
+                let dh = _mm256_loadu_si256(dh.as_ptr() as *const __m256i);
+                _mm512_storeu_ps(self.d.as_mut_ptr().add(b * ROWS), _mm512_cvtph_ps(dh));
+                let mut corr = _mm512_setzero_si512();
+                for g in 0..8 {
+                    let (a0, a1) = (t[2 * g], t[2 * g + 1]);
+                    let ls =
+                        _mm512_or_si512(_mm512_slli_epi32::<1>(_mm512_srli_epi32::<28>(a1)), one);
+                    _mm512_storeu_si512(
+                        self.ls.as_mut_ptr().add((b * 8 + g) * ROWS) as *mut __m512i,
+                        ls,
                     );
+                    let mut s = _mm512_setzero_si512();
+                    for k in 0..4 {
+                        let idx = _mm512_and_si512(
+                            _mm512_srl_epi32(a0, _mm_cvtsi32_si128(8 * k as i32)),
+                            mff,
+                        );
+                        let lo8 = _mm512_i32gather_epi64::<8>(_mm512_castsi512_si256(idx), grid);
+                        let hi8 =
+                            _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(idx), grid);
+                        let s7 = _mm512_and_si512(
+                            _mm512_srl_epi32(a1, _mm_cvtsi32_si128(7 * k as i32)),
+                            m7f,
+                        );
+                        // Bit 7: the parity of the seven stored signs (nibble by nibble).
+                        let par = _mm512_xor_si512(
+                            _mm512_shuffle_epi8(parity, _mm512_and_si512(s7, m0f)),
+                            _mm512_shuffle_epi8(parity, _mm512_srli_epi32::<4>(s7)),
+                        );
+                        let sb = _mm512_shuffle_epi8(_mm512_or_si512(s7, par), rep);
+                        for (h, sel, bits) in [(0, even, blo), (1, odd, bhi)] {
+                            let m = _mm512_permutex2var_epi32(lo8, sel, hi8);
+                            let neg = _mm512_test_epi8_mask(sb, bits);
+                            let q = _mm512_mask_sub_epi8(m, neg, zero, m);
+                            let at = ((b * 8 + g) * 8 + 2 * k + h) * 64;
+                            _mm512_storeu_si512(self.qs.as_mut_ptr().add(at) as *mut __m512i, q);
+                            s = _mm512_dpbusd_epi32(s, bias, q);
+                        }
+                    }
                     corr = _mm512_add_epi32(corr, _mm512_mullo_epi32(s, ls));
                 }
+                _mm512_storeu_si512(self.corr.as_mut_ptr().add(b * ROWS) as *mut __m512i, corr);
             }
-            // SAFETY: `corr` holds nb·16 i32.
-            unsafe {
-                _mm512_storeu_si512(self.corr.as_mut_ptr().add(b * ROWS) as *mut __m512i, corr)
-            };
         }
     }
 
@@ -336,17 +309,19 @@ pub struct Q2kRows16 {
     d: Vec<f32>,
     /// `[block][row]` block min scales.
     dmin: Vec<f32>,
-    /// The sixteen rows in natural order, `[row][nb·256]`, then their mins,
-    /// `[row][block][32]`.
-    tmp: Vec<u8>,
 }
 
 impl Q2kRows16 {
     /// Decodes the sixteen rows of `nb` blocks each that start at `w` (row stride
     /// `84·nb` bytes). Buffers grow to the largest `nb` once.
     ///
+    /// Block by block (prefetching a few blocks ahead), the sixteen rows' block
+    /// dwords are transposed so that one zmm holds a dword of all sixteen rows; each
+    /// step's products `q·scale` then come from one `vpshufb` of a per-row table
+    /// `[0, s, 2s, 3s]`.
+    ///
     /// # Safety
-    /// The CPU must support AVX-512 F/BW/VL/VNNI and AVX2.
+    /// The CPU must support AVX-512 F/BW/VL/VNNI, AVX2 and F16C.
     ///
     /// # Panics
     /// If `w` is shorter than sixteen rows.
@@ -359,72 +334,90 @@ impl Q2kRows16 {
         self.mins.resize(nb * 8 * ROWS, 0);
         self.d.resize(nb * ROWS, 0.0);
         self.dmin.resize(nb * ROWS, 0.0);
-        self.tmp.resize(ROWS * nb * (QK_K + 32), 0);
-        let m3 = _mm256_set1_epi8(3);
-        let m15 = _mm_set1_epi8(15);
+        let (m03, m0f) = (_mm512_set1_epi8(3), _mm512_set1_epi8(15));
         // Table bytes 1 and 3 take the scale, bytes 2 and 3 twice the scale.
-        let m1 = _mm256_set1_epi32(0xff00ff00u32 as i32);
-        let m2 = _mm256_set1_epi32(0xffff0000u32 as i32);
-        let mins_at = ROWS * nb * QK_K;
-        // Row by row, so each row is read in order (the prefetchers follow).
-        for r in 0..ROWS {
-            for b in 0..nb {
-                let blk = &w[r * rb + b * 84..r * rb + b * 84 + 84];
-                self.d[b * ROWS + r] = f16_to_f32(u16::from_le_bytes([blk[80], blk[81]]));
-                self.dmin[b * ROWS + r] = f16_to_f32(u16::from_le_bytes([blk[82], blk[83]]));
-                // SAFETY: the block has 84 bytes; `tmp` holds the natural rows and mins.
-                unsafe {
-                    let sc = _mm_loadu_si128(blk.as_ptr() as *const __m128i);
-                    let mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(sc), m15));
-                    _mm256_storeu_si256(
-                        self.tmp.as_mut_ptr().add(mins_at + 32 * (r * nb + b)) as *mut __m256i,
-                        mins,
-                    );
-                    let sc2 = _mm256_broadcastsi128_si256(_mm_and_si128(sc, m15));
-                    for h in 0..2 {
-                        let qv =
-                            _mm256_loadu_si256(blk.as_ptr().add(16 + 32 * h) as *const __m256i);
+        let m1 = _mm512_set1_epi32(0xff00ff00u32 as i32);
+        let m2 = _mm512_set1_epi32(0xffff0000u32 as i32);
+        // Byte t of each dword into all four of its bytes, t = 0..4.
+        let rep: [__m512i; 4] = std::array::from_fn(|t| {
+            let c = |d: i32| (4 * d + t as i32) * 0x0101_0101;
+            _mm512_broadcast_i32x4(_mm_setr_epi32(c(0), c(1), c(2), c(3)))
+        });
+        // Bytes (2t, 2t + 1) of each dword zero-extended to two i16, t = 0, 1.
+        let pair: [__m512i; 2] = std::array::from_fn(|t| {
+            let c = |d: i32| {
+                let (lo, hi) = (4 * d + 2 * t as i32, 4 * d + 2 * t as i32 + 1);
+                lo | 0x80 << 8 | hi << 16 | 0x80 << 24
+            };
+            _mm512_broadcast_i32x4(_mm_setr_epi32(c(0), c(1), c(2), c(3)))
+        });
+        // The row's byte offset in its 128-bit lane.
+        let rowoff = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c));
+        let wp = w.as_ptr();
+        for b in 0..nb {
+            // SAFETY: block b of the 16 rows lies inside `w` (checked above), so do the
+            // 64 bytes at offsets 0 and 20 of each; the packed block lies inside `qs`,
+            // `mins`, `d` and `dmin`. Prefetches never fault.
+            unsafe {
+                for r in 0..ROWS {
+                    let ahead = wp.wrapping_add(r * rb + (b + PREFETCH) * 84);
+                    _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(83) as *const i8);
+                }
+                let blk = |r: usize| wp.add(r * rb + b * 84);
+                // Dwords 0..16 of the block (scales, qs 0..48) and 5..21 (.., d, dmin).
+                let lo = transpose16x16(std::array::from_fn(|r| {
+                    _mm512_loadu_si512(blk(r) as *const __m512i)
+                }));
+                let hi = transpose16x16(std::array::from_fn(|r| {
+                    _mm512_loadu_si512(blk(r).add(20) as *const __m512i)
+                }));
+                let dword = |i: usize| if i < 16 { lo[i] } else { hi[i - 5] };
+                let dd = hi[15];
+                _mm512_storeu_ps(
+                    self.d.as_mut_ptr().add(b * ROWS),
+                    _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd)),
+                );
+                _mm512_storeu_ps(
+                    self.dmin.as_mut_ptr().add(b * ROWS),
+                    _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(dd))),
+                );
+                let mut tbl = [_mm512_setzero_si512(); 16];
+                for q in 0..4 {
+                    let sc = lo[q];
+                    for t in 0..4 {
+                        let sv = _mm512_and_si512(_mm512_shuffle_epi8(sc, rep[t]), m0f);
+                        tbl[4 * q + t] = _mm512_add_epi8(
+                            _mm512_and_si512(sv, m1),
+                            _mm512_and_si512(_mm512_add_epi8(sv, sv), m2),
+                        );
+                    }
+                    let mins = _mm512_and_si512(_mm512_srli_epi16::<4>(sc), m0f);
+                    for t in 0..2 {
+                        let at = (b * 8 + 2 * q + t) * ROWS;
+                        _mm512_storeu_si512(
+                            self.mins.as_mut_ptr().add(at) as *mut __m512i,
+                            _mm512_shuffle_epi8(mins, pair[t]),
+                        );
+                    }
+                }
+                for h in 0..2 {
+                    for m in 0..8 {
+                        let qv = dword(4 + 8 * h + m);
                         for s in 0..4 {
-                            let q = _mm256_and_si256(
-                                _mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * s as i32)),
-                                m3,
+                            let q = _mm512_and_si512(
+                                _mm512_srl_epi16(qv, _mm_cvtsi32_si128(2 * s as i32)),
+                                m03,
                             );
-                            let j = (8 * h + 2 * s) as i8;
-                            let sel = _mm256_set_m128i(_mm_set1_epi8(j + 1), _mm_set1_epi8(j));
-                            let sv = _mm256_shuffle_epi8(sc2, sel);
-                            let tbl = _mm256_add_epi8(
-                                _mm256_and_si256(sv, m1),
-                                _mm256_and_si256(_mm256_add_epi8(sv, sv), m2),
-                            );
-                            _mm256_storeu_si256(
-                                self.tmp
-                                    .as_mut_ptr()
-                                    .add((r * nb + b) * QK_K + 128 * h + 32 * s)
-                                    as *mut __m256i,
-                                _mm256_shuffle_epi8(tbl, q),
+                            let j = 8 * h + 2 * s + m / 4;
+                            let p = _mm512_shuffle_epi8(tbl[j], _mm512_or_si512(q, rowoff));
+                            let c = 32 * h + 8 * s + m;
+                            _mm512_storeu_si512(
+                                self.qs.as_mut_ptr().add((b * 64 + c) * 64) as *mut __m512i,
+                                p,
                             );
                         }
                     }
-                }
-            }
-        }
-        for b in 0..nb {
-            // SAFETY: `tmp` holds the 16 natural rows and their mins; the packed block
-            // lies inside `qs` and `mins`.
-            unsafe {
-                for c in 0..8 {
-                    let src = self.tmp.as_ptr().add(b * QK_K + 32 * c);
-                    let o = transpose16x8(load16x32(src, nb * QK_K));
-                    for (j, v) in o.iter().enumerate() {
-                        let at = ((b * 64) + 8 * c + j) * 64;
-                        _mm512_storeu_si512(self.qs.as_mut_ptr().add(at) as *mut __m512i, *v);
-                    }
-                }
-                let src = self.tmp.as_ptr().add(mins_at + 32 * b);
-                let o = transpose16x8(load16x32(src, 32 * nb));
-                for (p, v) in o.iter().enumerate() {
-                    let at = (b * 8 + p) * ROWS;
-                    _mm512_storeu_si512(self.mins.as_mut_ptr().add(at) as *mut __m512i, *v);
                 }
             }
         }
