@@ -160,9 +160,23 @@ fn attend_head_body(
         z += *s;
     }
 
-    oh.iter_mut().for_each(|v| *v = 0.0);
+    // Each output element sums `e·v` over the rows in order; 64 elements at a time
+    // stay in registers across all rows (the same operations per element).
+    const STRIP: usize = 64;
+    let full = oh.len() / STRIP * STRIP;
+    for (k, strip) in oh[..full].chunks_exact_mut(STRIP).enumerate() {
+        let mut acc = [0.0f32; STRIP];
+        for (r, &e) in rows.iter().zip(w.iter()) {
+            let v = &r[k * STRIP..(k + 1) * STRIP];
+            for l in 0..STRIP {
+                acc[l] += e * v[l];
+            }
+        }
+        strip.copy_from_slice(&acc);
+    }
+    oh[full..].iter_mut().for_each(|v| *v = 0.0);
     for (r, &e) in rows.iter().zip(w.iter()) {
-        for (o, &v) in oh.iter_mut().zip(r.iter()) {
+        for (o, &v) in oh[full..].iter_mut().zip(r[full..].iter()) {
             *o += e * v;
         }
     }
@@ -222,12 +236,35 @@ mod tests {
     #[test]
     fn every_path_gives_the_same_bits() {
         let mut rng = Rng(12);
-        for (n, hd) in [(1, 40), (3, 64), (4, 37), (7, 512), (130, 512)] {
+        for (n, hd) in [(1, 40), (3, 64), (4, 37), (7, 512), (130, 512), (9, 100)] {
             let data: Vec<Vec<f32>> = (0..n).map(|_| f16r(rng.vec(hd, 1.5))).collect();
             let rows: Vec<&[f32]> = data.iter().map(|r| &r[..]).collect();
             let q = rng.vec(hd, 1.5);
             let (mut w, mut want) = (Vec::new(), vec![0.0; hd]);
             attend_head_body(&q, &rows, 0.3, 0.125, &mut w, &mut want);
+            // The strip-blocked weighted sum against the plain row-by-row loop.
+            let raw: Vec<f32> = rows
+                .chunks(4)
+                .flat_map(|c| {
+                    if c.len() == 4 {
+                        crate::cpu::dot_f32_x4(&q, [c[0], c[1], c[2], c[3]]).to_vec()
+                    } else {
+                        c.iter().map(|r| dot_f32(&q, r)).collect()
+                    }
+                })
+                .map(|v| v * 0.125)
+                .collect();
+            let m = raw.iter().fold(0.3f32, |m, &s| m.max(s));
+            let mut plain = vec![0.0f32; hd];
+            for (r, &e) in rows.iter().zip(&w) {
+                for (o, &v) in plain.iter_mut().zip(r.iter()) {
+                    *o += e * v;
+                }
+            }
+            let z = w.iter().fold((0.3f32 - m).exp(), |z, &e| z + e);
+            let inv = 1.0 / z;
+            plain.iter_mut().for_each(|v| *v *= inv);
+            assert_eq!(plain, want, "n {n} hd {hd}: blocked sum");
             for r in rows.chunks(4).filter(|c| c.len() == 4) {
                 let d = crate::cpu::dot_f32_x4(&q, [r[0], r[1], r[2], r[3]]);
                 for j in 0..4 {

@@ -134,7 +134,78 @@ unsafe fn f16_block_dots_avx2(
     t: usize,
     out: &mut [f32],
 ) {
-    f16_block_dots_body(rows, n_in, nr, x, t, out)
+    let row = |r: usize| &rows[r * n_in..(r + 1) * n_in];
+    let xt = |ti: usize| &x[ti * n_in..(ti + 1) * n_in];
+    let nr4 = nr / 4 * 4;
+    let mut ti = 0;
+    while ti < t {
+        let two = ti + 2 <= t;
+        for r in (0..nr4).step_by(4) {
+            let rs = [row(r), row(r + 1), row(r + 2), row(r + 3)];
+            if two {
+                // SAFETY: AVX2 is enabled here; every slice holds n_in values.
+                let d = unsafe { dots8_avx2::<2>([xt(ti), xt(ti + 1)], rs) };
+                for j in 0..4 {
+                    out[(r + j) * t + ti] = d[0][j];
+                    out[(r + j) * t + ti + 1] = d[1][j];
+                }
+            } else {
+                // SAFETY: as above.
+                let d = unsafe { dots8_avx2::<1>([xt(ti)], rs) };
+                for j in 0..4 {
+                    out[(r + j) * t + ti] = d[0][j];
+                }
+            }
+        }
+        for r in nr4..nr {
+            out[r * t + ti] = dot_f32(row(r), xt(ti));
+            if two {
+                out[r * t + ti + 1] = dot_f32(row(r), xt(ti + 1));
+            }
+        }
+        ti += if two { 2 } else { 1 };
+    }
+}
+
+/// `out[k][j] = dot_f32(xs[k], rows[j])` in eight AVX lanes: lane `l` sums the products
+/// of elements `8i + l` in order (a multiply, then an add), the lanes reduce as
+/// `((0+4)+(1+5))+((2+6)+(3+7))` and the tail comes last: `dot_f32`'s operations, so
+/// its bits, with each row load shared by the `N` activations.
+///
+/// # Safety
+/// The CPU must support AVX2; all slices have the same length.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots8_avx2<const N: usize>(xs: [&[f32]; N], rows: [&[f32]; 4]) -> [[f32; 4]; N] {
+    use std::arch::x86_64::*;
+    let len = rows[0].len();
+    debug_assert!(xs.iter().chain(&rows).all(|v| v.len() == len));
+    let n8 = len / 8 * 8;
+    let mut acc = [[_mm256_setzero_ps(); 4]; N];
+    for i in (0..n8).step_by(8) {
+        // SAFETY: elements i..i + 8 of every slice are in bounds.
+        unsafe {
+            let y: [__m256; 4] = std::array::from_fn(|j| _mm256_loadu_ps(rows[j].as_ptr().add(i)));
+            for k in 0..N {
+                let xv = _mm256_loadu_ps(xs[k].as_ptr().add(i));
+                for j in 0..4 {
+                    acc[k][j] = _mm256_add_ps(acc[k][j], _mm256_mul_ps(xv, y[j]));
+                }
+            }
+        }
+    }
+    std::array::from_fn(|k| {
+        std::array::from_fn(|j| {
+            let mut c = [0.0f32; 8];
+            // SAFETY: `c` holds eight f32.
+            unsafe { _mm256_storeu_ps(c.as_mut_ptr(), acc[k][j]) };
+            let mut tail = 0.0f32;
+            for (x, y) in xs[k][n8..].iter().zip(&rows[j][n8..]) {
+                tail += x * y;
+            }
+            ((c[0] + c[4]) + (c[1] + c[5])) + ((c[2] + c[6]) + (c[3] + c[7])) + tail
+        })
+    })
 }
 
 #[inline(always)]
@@ -186,7 +257,7 @@ thread_local! {
 /// has AVX-512 VNNI: packs the `sets` inputs (`row(ti, s)`), then for every output
 /// row `o` reads weight row `o` once and writes all `t` tokens. Returns false (doing
 /// nothing) otherwise. Same bits as per-token `vec_dot` (tested).
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::too_many_arguments)]
 fn q8_0_x16<'x>(
     w: &[u8],
     nb: usize,
@@ -213,18 +284,36 @@ fn q8_0_x16<'x>(
                 y,
                 || (),
                 |_, o0, out| {
-                    let mut lanes = [0.0f32; q8_0_x16::LANES];
                     for r in 0..out.len() / t {
                         let o = o0 + r;
                         let wr = &w[o * rb..(o + 1) * rb];
-                        for g in 0..p.groups() {
-                            // SAFETY: AVX-512 VNNI is the active path, so this CPU has it; the
-                            // row holds `nb` blocks and (set, g) were packed above.
-                            unsafe { q8_0_x16::row_x16(wr, p, set_of(o), g, &mut lanes) };
-                            let t0 = g * q8_0_x16::LANES;
-                            for (l, &v) in lanes.iter().enumerate().take(t - t0) {
-                                out[r * t + t0 + l] = v;
+                        let mut put = |g0: usize, res: &[[f32; q8_0_x16::LANES]]| {
+                            for (i, lanes) in res.iter().enumerate() {
+                                let t0 = (g0 + i) * q8_0_x16::LANES;
+                                for (l, &v) in lanes.iter().enumerate().take(t - t0) {
+                                    out[r * t + t0 + l] = v;
+                                }
                             }
+                        };
+                        let (s, mut g0) = (set_of(o), 0);
+                        // SAFETY (each call): AVX-512 VNNI is the active path, so this CPU
+                        // has it; the row holds `nb` blocks and (set, g0..) were packed above.
+                        while g0 < p.groups() {
+                            match p.groups() - g0 {
+                                1 => {
+                                    put(g0, &unsafe { q8_0_x16::row_x16_groups::<1>(wr, p, s, g0) })
+                                }
+                                2 => {
+                                    put(g0, &unsafe { q8_0_x16::row_x16_groups::<2>(wr, p, s, g0) })
+                                }
+                                3 => {
+                                    put(g0, &unsafe { q8_0_x16::row_x16_groups::<3>(wr, p, s, g0) })
+                                }
+                                _ => {
+                                    put(g0, &unsafe { q8_0_x16::row_x16_groups::<4>(wr, p, s, g0) })
+                                }
+                            }
+                            g0 += 4;
                         }
                     }
                 },
@@ -322,6 +411,27 @@ pub fn matmul_q8_0_grouped(
 mod tests {
     use super::*;
     use crate::cpu::testutil::{f16_bytes, f16_decode, Rng};
+
+    /// The AVX2 F16 block kernel (2 tokens × 4 rows) against the plain body, bit for
+    /// bit: odd row counts, odd token counts, widths with and without an 8-tail.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn f16_block_kernel_matches_plain_body() {
+        if !crate::quant::simd::Isa::Avx2.supported() {
+            return;
+        }
+        let mut rng = Rng(83);
+        for (n_in, nr, t) in [(8, 1, 1), (13, 5, 3), (64, 8, 2), (203, 7, 5), (4096, 4, 4)] {
+            let rows = rng.vec(n_in * nr, 2.0);
+            let x = rng.vec(n_in * t, 2.0);
+            let (mut want, mut got) = (vec![0.0f32; nr * t], vec![0.0f32; nr * t]);
+            f16_block_dots_body(&rows, n_in, nr, &x, t, &mut want);
+            // SAFETY: AVX2 is supported (checked above).
+            unsafe { f16_block_dots_avx2(&rows, n_in, nr, &x, t, &mut got) };
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "n_in {n_in} nr {nr} t {t}");
+        }
+    }
 
     /// A random Q8_0 weight: per block an f16 scale in ±[0, 0.05) and random int8s.
     fn q8_0_weight(rng: &mut Rng, n_in: usize, n_out: usize) -> Vec<u8> {

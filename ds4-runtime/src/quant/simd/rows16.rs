@@ -393,11 +393,11 @@ impl Q2kRows16 {
                         );
                     }
                     let mins = _mm512_and_si512(_mm512_srli_epi16::<4>(sc), m0f);
-                    for t in 0..2 {
+                    for (t, &sel) in pair.iter().enumerate() {
                         let at = (b * 8 + 2 * q + t) * ROWS;
                         _mm512_storeu_si512(
                             self.mins.as_mut_ptr().add(at) as *mut __m512i,
-                            _mm512_shuffle_epi8(mins, pair[t]),
+                            _mm512_shuffle_epi8(mins, sel),
                         );
                     }
                 }

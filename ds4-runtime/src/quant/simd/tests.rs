@@ -289,3 +289,53 @@ fn sixteen_row_kernels_match_reference() {
         }
     }
 }
+
+/// The several-group Q8_0 kernel against the reference, 1 to 4 groups, partial last group.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn q8_0_sixteen_token_kernel_over_several_groups_matches_reference() {
+    use super::q8_0_x16::{row_x16_groups, Packed16, LANES};
+    if !Isa::Avx512Vnni.supported() {
+        return;
+    }
+    let mut rng = Rng::new(10);
+    let mut p = Packed16::default();
+    for (nb, t, sets) in [(1, 20, 1), (5, 64, 2), (13, 57, 1), (3, 33, 3)] {
+        let w: Vec<Vec<u8>> = (0..sets)
+            .map(|_| row(&mut rng, nb, q8_0::BLOCK_BYTES, &[0]))
+            .collect();
+        let x: Vec<Vec<BlockQ8_0Act>> = (0..t * sets)
+            .map(|_| {
+                let mut b = vec![BlockQ8_0Act::default(); nb];
+                q8_0::quantize_act(&values(&mut rng, nb * 32), &mut b);
+                b
+            })
+            .collect();
+        p.pack(t, nb, sets, |ti, s| &x[ti * sets + s]);
+        for s in 0..sets {
+            for g0 in 0..p.groups() {
+                // SAFETY: AVX-512 VNNI is supported (checked above); groups g0.. are packed.
+                let got: Vec<[f32; LANES]> = unsafe {
+                    match p.groups() - g0 {
+                        1 => row_x16_groups::<1>(&w[s], &p, s, g0).to_vec(),
+                        2 => row_x16_groups::<2>(&w[s], &p, s, g0).to_vec(),
+                        3 => row_x16_groups::<3>(&w[s], &p, s, g0).to_vec(),
+                        _ => row_x16_groups::<4>(&w[s], &p, s, g0).to_vec(),
+                    }
+                };
+                for (i, lanes) in got.iter().enumerate() {
+                    let t0 = (g0 + i) * LANES;
+                    for (l, v) in lanes.iter().enumerate().take(t - t0) {
+                        let want = q8_0::vec_dot_ref(&w[s], &x[(t0 + l) * sets + s]);
+                        assert_eq!(
+                            v.to_bits(),
+                            want.to_bits(),
+                            "nb {nb} t {t} token {}",
+                            t0 + l
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
