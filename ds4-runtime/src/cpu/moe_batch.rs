@@ -1,16 +1,16 @@
 //! Routed experts for a whole prefill chunk, grouped by expert (MODEL §11 F5).
 //!
 //! The `t × k` (token, slot) pairs of a chunk are sorted by expert; each selected
-//! expert's weight rows are then read once and applied to every pair routed to it (two pairs at a time share the decoding of each row).
-//! Every (row, pair) dot product is the same `vec_dot` call as in the one-token
-//! kernels of [`super::moe`], and `moe_down` still adds the slots of a token in slot
-//! order, so the results are bit-identical to running the tokens one by one.
+//! expert's weight rows are then read once and applied to every pair routed to it.
 //! On AVX-512 VNNI each task decodes its sixteen rows once into plain bytes
-//! ([`crate::quant::simd::rows16`]) and applies them to every pair of the expert,
-//! with the same bits as `vec_dot`.
+//! ([`crate::quant::simd::rows16`]) and applies them to every pair of the expert;
+//! elsewhere every (row, pair) dot product is the `vec_dot` call of the one-token
+//! kernels of [`super::moe`] (two pairs at a time share the decoding of each row).
+//! Both give `vec_dot`'s bits, and `moe_down` still adds the slots of a token in slot
+//! order, so the results are bit-identical to running the tokens one by one.
 //!
-//! The pair lists and the `[expert][row][pair]` partial products live in a
-//! per-thread scratch that grows to the largest chunk once and is then reused.
+//! The pair lists, the task list and the `[expert][row][pair]` partial products live
+//! in a per-thread scratch that grows to the largest chunk once and is then reused.
 
 use std::cell::RefCell;
 
@@ -38,6 +38,8 @@ struct Groups {
     loc: Vec<(u32, u32, u32)>,
     /// Partial products, `[group][row][pair]`.
     tmp: Vec<f32>,
+    /// The tasks of [`Self::products16`]: `(expert, first pair, end pair, first row)`.
+    tasks: Vec<(u32, u32, u32, u32)>,
     /// The chunk's activations biased to unsigned, for the sixteen-row IQ2_XXS kernel.
     #[cfg(target_arch = "x86_64")]
     biased: Biased,
@@ -45,6 +47,22 @@ struct Groups {
 
 thread_local! {
     static SCRATCH: RefCell<Groups> = RefCell::new(Groups::default());
+}
+
+/// The partial-product buffer shared by the tasks, each writing its own range.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+
+// SAFETY: the tasks write disjoint ranges (see `products16`).
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The pointer (a method, so closures capture the whole `Send + Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
 }
 
 /// Per-thread decoded rows of the sixteen-row kernels (a task never nests another).
@@ -130,23 +148,8 @@ impl Groups {
     where
         F: Fn(u32, usize, &[u32], &mut [f32]) + Sync,
     {
-        let need = self.pairs.len() * rows;
-        if self.tmp.len() < need {
-            self.tmp.resize(need, 0.0);
-        }
-        let mut tasks: Vec<(u32, &[u32], usize, &mut [f32])> = Vec::new();
-        let mut rest = &mut self.tmp[..need];
-        for &(e, a, b) in &self.spans {
-            let n = b - a;
-            let (mine, tail) = rest.split_at_mut(n * rows);
-            rest = tail;
-            for (c, chunk) in mine.chunks_mut(ROWS * n).enumerate() {
-                tasks.push((e, &self.pairs[a..b], c * ROWS, chunk));
-            }
-        }
-        tasks.into_par_iter().for_each(|(e, pairs, r0, out)| {
-            let n = pairs.len();
-            for (ri, o) in out.chunks_exact_mut(n).enumerate() {
+        self.products16(rows, |e, r0, pairs, out| {
+            for (ri, o) in out.chunks_exact_mut(pairs.len()).enumerate() {
                 dots(e, r0 + ri, pairs, o);
             }
         });
@@ -162,19 +165,26 @@ impl Groups {
         if self.tmp.len() < need {
             self.tmp.resize(need, 0.0);
         }
-        let mut tasks: Vec<(u32, &[u32], usize, &mut [f32])> = Vec::new();
-        let mut rest = &mut self.tmp[..need];
+        self.tasks.clear();
         for &(e, a, b) in &self.spans {
-            let n = b - a;
-            let (mine, tail) = rest.split_at_mut(n * rows);
-            rest = tail;
-            for (c, chunk) in mine.chunks_mut(ROWS * n).enumerate() {
-                tasks.push((e, &self.pairs[a..b], c * ROWS, chunk));
-            }
+            self.tasks.extend(
+                (0..rows)
+                    .step_by(ROWS)
+                    .map(|r0| (e, a as u32, b as u32, r0 as u32)),
+            );
         }
-        tasks
-            .into_par_iter()
-            .for_each(|(e, pairs, r0, out)| task(e, r0, pairs, out));
+        let tmp = Shared(self.tmp.as_mut_ptr());
+        let pairs = &self.pairs;
+        self.tasks.par_iter().for_each(|&(e, a, b, r0)| {
+            let (a, n, r0) = (a as usize, (b - a) as usize, r0 as usize);
+            let len = ROWS.min(rows - r0) * n;
+            // SAFETY: expert span `a..a + n` owns `tmp[a·rows..(a + n)·rows]` and task
+            // `r0` the `len` values from `a·rows + r0·n` in it, so tasks are disjoint and
+            // inside the `need` values allocated above; `tmp` outlives the loop.
+            let out =
+                unsafe { std::slice::from_raw_parts_mut(tmp.get().add(a * rows + r0 * n), len) };
+            task(e, r0, &pairs[a..a + n], out);
+        });
     }
 
     /// Whether pair `p`'s expert is in range.
