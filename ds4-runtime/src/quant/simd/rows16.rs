@@ -131,9 +131,9 @@ impl Iq2Rows16 {
         self.d.resize(nb * ROWS, 0.0);
         let zero = _mm512_setzero_si512();
         let bias = _mm512_set1_epi8(-128);
-        let (m7f, mff) = (_mm512_set1_epi32(0x7f), _mm512_set1_epi32(0xff));
+        let m7f = _mm512_set1_epi32(0x7f);
         let one = _mm512_set1_epi32(1);
-        let m0f = _mm512_set1_epi32(0x0f);
+        let m0f = _mm512_set1_epi8(0x0f);
         // 0x80 for nibbles with an odd number of set bits.
         let parity = _mm512_broadcast_i32x4(_mm_set_epi32(
             0x00808000,
@@ -144,7 +144,15 @@ impl Iq2Rows16 {
         let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         let odd = _mm512_add_epi32(even, one);
         // Byte 0 of each dword into all four of its bytes.
-        let rep = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0);
+        // Byte k of each dword into all four of its bytes (`rep`), or alone (`byte`).
+        let rep: [__m512i; 4] = std::array::from_fn(|k| {
+            let c = |d: i32| (4 * d + k as i32) * 0x0101_0101;
+            _mm512_broadcast_i32x4(_mm_setr_epi32(c(0), c(1), c(2), c(3)))
+        });
+        let byte: [__m512i; 4] = std::array::from_fn(|k| {
+            let c = |d: i32| (4 * d + k as i32) | (0x8080_8000u32 as i32);
+            _mm512_broadcast_i32x4(_mm_setr_epi32(c(0), c(1), c(2), c(3)))
+        });
         let (blo, bhi) = (
             _mm512_set1_epi32(0x08040201),
             _mm512_set1_epi32(0x80402010u32 as i32),
@@ -178,25 +186,33 @@ impl Iq2Rows16 {
                         self.ls.as_mut_ptr().add((b * 8 + g) * ROWS) as *mut __m512i,
                         ls,
                     );
+                    // The four 7-bit sign fields in bytes 0..4, then bit 7 of each byte:
+                    // the parity of its seven stored signs (nibble by nibble).
+                    let f = |k: i32| {
+                        _mm512_and_si512(_mm512_srl_epi32(a1, _mm_cvtsi32_si128(7 * k)), m7f)
+                    };
+                    let c = _mm512_or_si512(
+                        _mm512_or_si512(f(0), _mm512_slli_epi32::<8>(f(1))),
+                        _mm512_or_si512(
+                            _mm512_slli_epi32::<16>(f(2)),
+                            _mm512_slli_epi32::<24>(f(3)),
+                        ),
+                    );
+                    let par = _mm512_xor_si512(
+                        _mm512_shuffle_epi8(parity, _mm512_and_si512(c, m0f)),
+                        _mm512_shuffle_epi8(
+                            parity,
+                            _mm512_and_si512(_mm512_srli_epi32::<4>(c), m0f),
+                        ),
+                    );
+                    let signs = _mm512_or_si512(c, par);
                     let mut s = _mm512_setzero_si512();
                     for k in 0..4 {
-                        let idx = _mm512_and_si512(
-                            _mm512_srl_epi32(a0, _mm_cvtsi32_si128(8 * k as i32)),
-                            mff,
-                        );
+                        let idx = _mm512_shuffle_epi8(a0, byte[k]);
                         let lo8 = _mm512_i32gather_epi64::<8>(_mm512_castsi512_si256(idx), grid);
                         let hi8 =
                             _mm512_i32gather_epi64::<8>(_mm512_extracti64x4_epi64::<1>(idx), grid);
-                        let s7 = _mm512_and_si512(
-                            _mm512_srl_epi32(a1, _mm_cvtsi32_si128(7 * k as i32)),
-                            m7f,
-                        );
-                        // Bit 7: the parity of the seven stored signs (nibble by nibble).
-                        let par = _mm512_xor_si512(
-                            _mm512_shuffle_epi8(parity, _mm512_and_si512(s7, m0f)),
-                            _mm512_shuffle_epi8(parity, _mm512_srli_epi32::<4>(s7)),
-                        );
-                        let sb = _mm512_shuffle_epi8(_mm512_or_si512(s7, par), rep);
+                        let sb = _mm512_shuffle_epi8(signs, rep[k]);
                         for (h, sel, bits) in [(0, even, blo), (1, odd, bhi)] {
                             let m = _mm512_permutex2var_epi32(lo8, sel, hi8);
                             let neg = _mm512_test_epi8_mask(sb, bits);
