@@ -317,10 +317,19 @@ pub fn matmul_q8_0(
         || (),
         |_, o0, out| {
             let nr = out.len() / t;
+            let row = |r: usize| &w[(o0 + r) * rb..(o0 + r + 1) * rb];
             for ti in 0..t {
                 let xt = &xq[ti * nb..(ti + 1) * nb];
-                for r in 0..nr {
-                    out[r * t + ti] = q8_0::vec_dot(&w[(o0 + r) * rb..(o0 + r + 1) * rb], xt);
+                let mut r = 0;
+                while r + 4 <= nr {
+                    let d = q8_0::vec_dot4([row(r), row(r + 1), row(r + 2), row(r + 3)], xt);
+                    for (j, v) in d.into_iter().enumerate() {
+                        out[(r + j) * t + ti] = v;
+                    }
+                    r += 4;
+                }
+                for r in r..nr {
+                    out[r * t + ti] = q8_0::vec_dot(row(r), xt);
                 }
             }
         },
@@ -355,11 +364,24 @@ pub fn matmul_q8_0_grouped(
         || (),
         |_, o0, out| {
             let nr = out.len() / t;
+            let row = |o: usize| &w[o * rb..(o + 1) * rb];
             for ti in 0..t {
-                for r in 0..nr {
-                    let o = o0 + r;
+                let x = |o: usize| {
                     let x0 = (ti * groups + o / out_per_group) * nbg;
-                    out[r * t + ti] = q8_0::vec_dot(&w[o * rb..(o + 1) * rb], &xq[x0..x0 + nbg]);
+                    &xq[x0..x0 + nbg]
+                };
+                let mut r = 0;
+                // Four rows at a time while they read the same input group.
+                while r + 4 <= nr && (o0 + r) / out_per_group == (o0 + r + 3) / out_per_group {
+                    let o = o0 + r;
+                    let d = q8_0::vec_dot4([row(o), row(o + 1), row(o + 2), row(o + 3)], x(o));
+                    for (j, v) in d.into_iter().enumerate() {
+                        out[(r + j) * t + ti] = v;
+                    }
+                    r += 4;
+                }
+                for r in r..nr {
+                    out[r * t + ti] = q8_0::vec_dot(row(o0 + r), x(o0 + r));
                 }
             }
         },

@@ -78,8 +78,9 @@ thread_local! {
     static DECODED: RefCell<Decoded> = RefCell::new(Decoded::default());
 }
 
-/// Whether the sixteen-row kernels apply: AVX-512 VNNI and whole sets of sixteen rows.
-fn rows16(rows: usize) -> bool {
+/// Whether the sixteen-row kernels apply: AVX-512 VNNI and whole sets of sixteen rows
+/// (`rows` per expert). Then the batched path is the faster one even for one token.
+pub fn rows16(rows: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     if crate::quant::simd::active() == crate::quant::simd::Isa::Avx512Vnni {
         return rows.is_multiple_of(ROWS);

@@ -112,6 +112,24 @@ pub fn vec_dot(wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
     dot_on(super::simd::active(), wrow, x)
 }
 
+/// Four Q8_0 rows against one activation (each as [`vec_dot`] would give): on AVX-512
+/// VNNI the rows' accumulation chains run interleaved.
+///
+/// # Panics
+/// If a row is shorter than `x.len()` blocks.
+pub fn vec_dot4(w: [&[u8]; 4], x: &[BlockQ8_0Act]) -> [f32; 4] {
+    assert!(
+        w.iter().all(|w| w.len() >= x.len() * BLOCK_BYTES),
+        "q8_0::vec_dot4: row shorter than activation"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::active() == super::simd::Isa::Avx512Vnni {
+        // SAFETY: the active path is supported; every row holds the blocks (checked).
+        return unsafe { super::simd::x86::q8_0_dot4_vnni(w, x) };
+    }
+    w.map(|w| vec_dot(w, x))
+}
+
 /// Q8_0 row · Q8_0 activation on path `isa`.
 ///
 /// # Panics

@@ -339,3 +339,20 @@ fn q8_0_sixteen_token_kernel_over_several_groups_matches_reference() {
         }
     }
 }
+
+#[test]
+fn q8_0_four_row_kernel_matches_reference() {
+    let mut rng = Rng::new(11);
+    for nb in BLOCKS {
+        let w: Vec<Vec<u8>> = (0..4)
+            .map(|_| row(&mut rng, nb, q8_0::BLOCK_BYTES, &[0]))
+            .collect();
+        let mut x = vec![BlockQ8_0Act::default(); nb];
+        q8_0::quantize_act(&values(&mut rng, nb * 32), &mut x);
+        let got = q8_0::vec_dot4([&w[0], &w[1], &w[2], &w[3]], &x);
+        for (j, g) in got.iter().enumerate() {
+            let want = q8_0::vec_dot_ref(&w[j], &x);
+            assert_eq!(g.to_bits(), want.to_bits(), "nb {nb} row {j}");
+        }
+    }
+}

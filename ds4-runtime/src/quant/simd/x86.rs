@@ -156,6 +156,58 @@ q8_0_dot!(
     "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 );
 
+/// [`q8_0_dot_vnni`] of four rows with the same activation, interleaved so that the
+/// four rows' f32 accumulation chains (block after block, as the reference) overlap;
+/// each row's result has the same bits as alone.
+///
+/// # Safety
+/// As [`q8_0_dot_vnni`], for every row.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn q8_0_dot4_vnni(w: [&[u8]; 4], x: &[BlockQ8_0Act]) -> [f32; 4] {
+    debug_assert!(w.iter().all(|w| w.len() >= 34 * x.len()));
+    let mut acc = [0.0f32; 4];
+    let mut b = 0;
+    while b + 4 <= x.len() {
+        let dx = _mm_setr_ps(x[b].d, x[b + 1].d, x[b + 2].d, x[b + 3].d);
+        for (acc, w) in acc.iter_mut().zip(&w) {
+            let wp = w.as_ptr();
+            // SAFETY: blocks b..b+4 lie inside the row (checked by the caller).
+            let (s, dw) = unsafe {
+                let p = |j: usize| q8_block_vnni(wp.add((b + j) * 34 + 2), &x[b + j]);
+                (hsum4_i32(p(0), p(1), p(2), p(3)), f16x4(wp.add(b * 34), 34))
+            };
+            let mut t = [0.0f32; 4];
+            // SAFETY: `t` holds four f32.
+            unsafe {
+                _mm_storeu_ps(
+                    t.as_mut_ptr(),
+                    _mm_mul_ps(_mm_mul_ps(dw, dx), _mm_cvtepi32_ps(s)),
+                )
+            };
+            *acc += t[0];
+            *acc += t[1];
+            *acc += t[2];
+            *acc += t[3];
+        }
+        b += 4;
+    }
+    while b < x.len() {
+        for (acc, w) in acc.iter_mut().zip(&w) {
+            let wp = w.as_ptr();
+            // SAFETY: block b lies inside the row.
+            let (s, dw) = unsafe {
+                (
+                    hsum_i32(q8_block_vnni(wp.add(b * 34 + 2), &x[b])),
+                    _mm_cvtss_f32(f16x4(wp.add(b * 34), 0)),
+                )
+            };
+            *acc += (dw * x[b].d) * s as f32;
+        }
+        b += 1;
+    }
+    acc
+}
+
 /// The 32 grid magnitudes of IQ2_XXS group `a0` (four 8-bit indices).
 #[target_feature(enable = "avx2")]
 #[inline]
