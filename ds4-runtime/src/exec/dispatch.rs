@@ -149,12 +149,12 @@ pub(super) fn run(ex: &mut CpuExecutor<'_>, l: &'static Launch) -> R<()> {
     }
 }
 
-fn per_row<'a, T>(s: &'a [T], rows: usize) -> impl Iterator<Item = &'a [T]> {
+fn per_row<T>(s: &[T], rows: usize) -> impl Iterator<Item = &[T]> {
     let w = s.len() / rows.max(1);
     s.chunks_exact(w.max(1))
 }
 
-fn per_row_mut<'a, T>(s: &'a mut [T], rows: usize) -> impl Iterator<Item = &'a mut [T]> {
+fn per_row_mut<T>(s: &mut [T], rows: usize) -> impl Iterator<Item = &mut [T]> {
     let w = s.len() / rows.max(1);
     s.chunks_exact_mut(w.max(1))
 }

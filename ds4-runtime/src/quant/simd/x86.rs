@@ -371,12 +371,16 @@ macro_rules! q2_k_dot {
                 let mut sum = _mm256_setzero_si256();
                 for h in 0..2 {
                     // SAFETY: bytes 16 + 32h .. 48 + 32h lie inside the block.
-                    let qv = unsafe { _mm256_loadu_si256(blk.as_ptr().add(16 + 32 * h) as *const __m256i) };
+                    let qv = unsafe {
+                        _mm256_loadu_si256(blk.as_ptr().add(16 + 32 * h) as *const __m256i)
+                    };
                     for s in 0..4 {
-                        let qq = _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * s as i32)), m3);
+                        let sh = _mm_cvtsi32_si128(2 * s as i32);
+                        let qq = _mm256_and_si256(_mm256_srl_epi16(qv, sh), m3);
                         // SAFETY: quants 128h + 32s .. +32 lie inside `y.qs`.
                         let xv = unsafe {
-                            _mm256_loadu_si256(y.qs.as_ptr().add(128 * h + 32 * s) as *const __m256i)
+                            let at = 128 * h + 32 * s;
+                            _mm256_loadu_si256(y.qs.as_ptr().add(at) as *const __m256i)
                         };
                         let j = 8 * h + 2 * s;
                         // SAFETY: AVX2 is enabled here.
@@ -391,7 +395,8 @@ macro_rules! q2_k_dot {
                         _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i),
                     )
                 };
-                let mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(sc), _mm_set1_epi8(15)));
+                let mins =
+                    _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(sc), _mm_set1_epi8(15)));
                 let isum = hsum_i32(sum);
                 let summs = hsum_i32(_mm256_madd_epi16(mins, bs));
                 // SAFETY: bytes 80..84 of the block hold d and dmin.
