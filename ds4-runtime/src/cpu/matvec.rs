@@ -245,37 +245,55 @@ fn q8_0_x16<'x>(
                 y,
                 || (),
                 |_, o0, out| {
-                    for r in 0..out.len() / t {
-                        let o = o0 + r;
-                        let wr = &w[o * rb..(o + 1) * rb];
-                        let mut put = |g0: usize, res: &[[f32; q8_0_x16::LANES]]| {
-                            for (i, lanes) in res.iter().enumerate() {
-                                let t0 = (g0 + i) * q8_0_x16::LANES;
-                                for (l, &v) in lanes.iter().enumerate().take(t - t0) {
-                                    out[r * t + t0 + l] = v;
-                                }
+                    let nr = out.len() / t;
+                    let mut put = |r: usize, g0: usize, res: &[[f32; q8_0_x16::LANES]]| {
+                        for (i, lanes) in res.iter().enumerate() {
+                            let t0 = (g0 + i) * q8_0_x16::LANES;
+                            for (l, &v) in lanes.iter().enumerate().take(t - t0) {
+                                out[r * t + t0 + l] = v;
                             }
-                        };
-                        let (s, mut g0) = (set_of(o), 0);
-                        // SAFETY (each call): AVX-512 VNNI is the active path, so this CPU
-                        // has it; the row holds `nb` blocks and (set, g0..) were packed above.
+                        }
+                    };
+                    let wr = |r: usize| &w[(o0 + r) * rb..(o0 + r + 1) * rb];
+                    let mut r = 0;
+                    while r < nr {
+                        let s = set_of(o0 + r);
+                        // Two rows of the same input set share each activation load.
+                        let two = r + 1 < nr && set_of(o0 + r + 1) == s;
+                        let mut g0 = 0;
                         while g0 < p.groups() {
+                            // SAFETY (each call): AVX-512 VNNI is the active path, so this
+                            // CPU has it; rows hold `nb` blocks and (s, g0..) were packed.
+                            macro_rules! go {
+                                ($g:literal) => {
+                                    if two {
+                                        let [a, b] = unsafe {
+                                            q8_0_x16::rows_x16_groups::<2, $g>(
+                                                [wr(r), wr(r + 1)],
+                                                p,
+                                                s,
+                                                g0,
+                                            )
+                                        };
+                                        put(r, g0, &a);
+                                        put(r + 1, g0, &b);
+                                    } else {
+                                        let a = unsafe {
+                                            q8_0_x16::row_x16_groups::<$g>(wr(r), p, s, g0)
+                                        };
+                                        put(r, g0, &a);
+                                    }
+                                };
+                            }
                             match p.groups() - g0 {
-                                1 => {
-                                    put(g0, &unsafe { q8_0_x16::row_x16_groups::<1>(wr, p, s, g0) })
-                                }
-                                2 => {
-                                    put(g0, &unsafe { q8_0_x16::row_x16_groups::<2>(wr, p, s, g0) })
-                                }
-                                3 => {
-                                    put(g0, &unsafe { q8_0_x16::row_x16_groups::<3>(wr, p, s, g0) })
-                                }
-                                _ => {
-                                    put(g0, &unsafe { q8_0_x16::row_x16_groups::<4>(wr, p, s, g0) })
-                                }
+                                1 => go!(1),
+                                2 => go!(2),
+                                3 => go!(3),
+                                _ => go!(4),
                             }
                             g0 += 4;
                         }
+                        r += if two { 2 } else { 1 };
                     }
                 },
             );

@@ -294,7 +294,7 @@ fn sixteen_row_kernels_match_reference() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn q8_0_sixteen_token_kernel_over_several_groups_matches_reference() {
-    use super::q8_0_x16::{row_x16_groups, Packed16, LANES};
+    use super::q8_0_x16::{row_x16_groups, rows_x16_groups, Packed16, LANES};
     if !Isa::Avx512Vnni.supported() {
         return;
     }
@@ -323,16 +323,30 @@ fn q8_0_sixteen_token_kernel_over_several_groups_matches_reference() {
                         _ => row_x16_groups::<4>(&w[s], &p, s, g0).to_vec(),
                     }
                 };
-                for (i, lanes) in got.iter().enumerate() {
-                    let t0 = (g0 + i) * LANES;
-                    for (l, v) in lanes.iter().enumerate().take(t - t0) {
-                        let want = q8_0::vec_dot_ref(&w[s], &x[(t0 + l) * sets + s]);
-                        assert_eq!(
-                            v.to_bits(),
-                            want.to_bits(),
-                            "nb {nb} t {t} token {}",
-                            t0 + l
-                        );
+                // Two rows at once: the set's row and one with its quants reversed (so
+                // the rows differ), each against the reference.
+                let mut w2 = w[s].clone();
+                for blk in w2.chunks_exact_mut(q8_0::BLOCK_BYTES) {
+                    blk[2..].reverse();
+                }
+                let ws = [&w[s][..], &w2[..]];
+                // SAFETY: as above.
+                let pair: [Vec<[f32; LANES]>; 2] = unsafe {
+                    match p.groups() - g0 {
+                        1 => rows_x16_groups::<2, 1>(ws, &p, s, g0).map(|a| a.to_vec()),
+                        2 => rows_x16_groups::<2, 2>(ws, &p, s, g0).map(|a| a.to_vec()),
+                        3 => rows_x16_groups::<2, 3>(ws, &p, s, g0).map(|a| a.to_vec()),
+                        _ => rows_x16_groups::<2, 4>(ws, &p, s, g0).map(|a| a.to_vec()),
+                    }
+                };
+                for (wr, res) in [(ws[0], &got), (ws[0], &pair[0]), (ws[1], &pair[1])] {
+                    for (i, lanes) in res.iter().enumerate() {
+                        let t0 = (g0 + i) * LANES;
+                        for (l, v) in lanes.iter().enumerate().take(t - t0) {
+                            let want = q8_0::vec_dot_ref(wr, &x[(t0 + l) * sets + s]);
+                            let token = t0 + l;
+                            assert_eq!(v.to_bits(), want.to_bits(), "nb {nb} t {t} token {token}");
+                        }
                     }
                 }
             }
