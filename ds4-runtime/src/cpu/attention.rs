@@ -86,6 +86,31 @@ pub fn attention(
     }
 
     let scale = 1.0 / (head_dim as f32).sqrt();
+    #[cfg(target_arch = "x86_64")]
+    if heads.is_multiple_of(2) && crate::quant::simd::active() != crate::quant::simd::Isa::Scalar {
+        // Two heads per task, each cached row read once for both.
+        out.par_chunks_mut(2 * head_dim)
+            .enumerate()
+            .for_each(|(p, oh)| {
+                let (o0, o1) = oh.split_at_mut(head_dim);
+                let qh = |h: usize| &q[h * head_dim..(h + 1) * head_dim];
+                let (h0, h1) = (2 * p, 2 * p + 1);
+                SCORES2.with_borrow_mut(|(w0, w1)| {
+                    // SAFETY: every non-scalar path includes AVX2 and FMA.
+                    unsafe {
+                        attend_heads2_avx2(
+                            [qh(h0), qh(h1)],
+                            &rows,
+                            [sinks[h0], sinks[h1]],
+                            scale,
+                            [w0, w1],
+                            [o0, o1],
+                        )
+                    }
+                });
+            });
+        return;
+    }
     out.par_chunks_mut(head_dim)
         .enumerate()
         .for_each(|(h, oh)| {
@@ -97,6 +122,90 @@ pub fn attention(
 thread_local! {
     /// One head's scores (reused across calls).
     static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Two heads' scores (reused across calls).
+    static SCORES2: std::cell::RefCell<(Vec<f32>, Vec<f32>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// [`attend_head_body`] for two heads over the same rows, each row loaded once for
+/// both: the scores come from [`super::dots8_avx2`] (the bits of `dot_f32_x4` and
+/// `dot_f32`), the softmax is the body's, and the weighted sum keeps 32 dims of both
+/// heads in registers, adding `e·v` row after row (the body's operations per element).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn attend_heads2_avx2(
+    qh: [&[f32]; 2],
+    rows: &[&[f32]],
+    sink: [f32; 2],
+    scale: f32,
+    w: [&mut Vec<f32>; 2],
+    oh: [&mut [f32]; 2],
+) {
+    use std::arch::x86_64::*;
+    let [w0, w1] = w;
+    let [o0, o1] = oh;
+    w0.clear();
+    w1.clear();
+    let mut quads = rows.chunks_exact(4);
+    for r in &mut quads {
+        // SAFETY: AVX2 is enabled; rows and queries have head_dim values.
+        let d = unsafe { super::dots8_avx2::<2>(qh, [r[0], r[1], r[2], r[3]]) };
+        w0.extend(d[0].iter().map(|v| v * scale));
+        w1.extend(d[1].iter().map(|v| v * scale));
+    }
+    for r in quads.remainder() {
+        w0.push(dot_f32(qh[0], r) * scale);
+        w1.push(dot_f32(qh[1], r) * scale);
+    }
+    let mut inv = [0.0f32; 2];
+    for (k, (w, s)) in [(&mut *w0, sink[0]), (&mut *w1, sink[1])]
+        .into_iter()
+        .enumerate()
+    {
+        let m = w.iter().fold(s, |m, &v| m.max(v));
+        let mut z = (s - m).exp();
+        for v in w.iter_mut() {
+            *v = (*v - m).exp();
+            z += *v;
+        }
+        inv[k] = 1.0 / z;
+    }
+    const STRIP: usize = 32;
+    let hd = o0.len();
+    let full = hd / STRIP * STRIP;
+    for k in (0..full).step_by(STRIP) {
+        let (mut a0, mut a1) = ([_mm256_setzero_ps(); 4], [_mm256_setzero_ps(); 4]);
+        for ((r, &e0), &e1) in rows.iter().zip(w0.iter()).zip(w1.iter()) {
+            let (e0, e1) = (_mm256_set1_ps(e0), _mm256_set1_ps(e1));
+            for i in 0..4 {
+                // SAFETY: dims k..k + 32 of the row are in bounds.
+                let v = unsafe { _mm256_loadu_ps(r.as_ptr().add(k + 8 * i)) };
+                a0[i] = _mm256_add_ps(a0[i], _mm256_mul_ps(e0, v));
+                a1[i] = _mm256_add_ps(a1[i], _mm256_mul_ps(e1, v));
+            }
+        }
+        for i in 0..4 {
+            // SAFETY: dims k..k + 32 of both outputs are in bounds.
+            unsafe {
+                _mm256_storeu_ps(o0.as_mut_ptr().add(k + 8 * i), a0[i]);
+                _mm256_storeu_ps(o1.as_mut_ptr().add(k + 8 * i), a1[i]);
+            }
+        }
+    }
+    for (o, w) in [(&mut *o0, &*w0), (&mut *o1, &*w1)] {
+        o[full..].iter_mut().for_each(|v| *v = 0.0);
+        for (r, &e) in rows.iter().zip(w.iter()) {
+            for (o, &v) in o[full..].iter_mut().zip(r[full..].iter()) {
+                *o += e * v;
+            }
+        }
+    }
+    for (o, inv) in [(o0, inv[0]), (o1, inv[1])] {
+        o.iter_mut().for_each(|v| *v *= inv);
+    }
 }
 
 /// One head: scores, softmax with the sink, weighted sum of the rows, on the
@@ -160,9 +269,23 @@ fn attend_head_body(
         z += *s;
     }
 
-    oh.iter_mut().for_each(|v| *v = 0.0);
+    // Each output element sums `e·v` over the rows in order; 64 elements at a time
+    // stay in registers across all rows (the same operations per element).
+    const STRIP: usize = 64;
+    let full = oh.len() / STRIP * STRIP;
+    for (k, strip) in oh[..full].chunks_exact_mut(STRIP).enumerate() {
+        let mut acc = [0.0f32; STRIP];
+        for (r, &e) in rows.iter().zip(w.iter()) {
+            let v = &r[k * STRIP..(k + 1) * STRIP];
+            for l in 0..STRIP {
+                acc[l] += e * v[l];
+            }
+        }
+        strip.copy_from_slice(&acc);
+    }
+    oh[full..].iter_mut().for_each(|v| *v = 0.0);
     for (r, &e) in rows.iter().zip(w.iter()) {
-        for (o, &v) in oh.iter_mut().zip(r.iter()) {
+        for (o, &v) in oh[full..].iter_mut().zip(r[full..].iter()) {
             *o += e * v;
         }
     }
@@ -222,12 +345,35 @@ mod tests {
     #[test]
     fn every_path_gives_the_same_bits() {
         let mut rng = Rng(12);
-        for (n, hd) in [(1, 40), (3, 64), (4, 37), (7, 512), (130, 512)] {
+        for (n, hd) in [(1, 40), (3, 64), (4, 37), (7, 512), (130, 512), (9, 100)] {
             let data: Vec<Vec<f32>> = (0..n).map(|_| f16r(rng.vec(hd, 1.5))).collect();
             let rows: Vec<&[f32]> = data.iter().map(|r| &r[..]).collect();
             let q = rng.vec(hd, 1.5);
             let (mut w, mut want) = (Vec::new(), vec![0.0; hd]);
             attend_head_body(&q, &rows, 0.3, 0.125, &mut w, &mut want);
+            // The strip-blocked weighted sum against the plain row-by-row loop.
+            let raw: Vec<f32> = rows
+                .chunks(4)
+                .flat_map(|c| {
+                    if c.len() == 4 {
+                        crate::cpu::dot_f32_x4(&q, [c[0], c[1], c[2], c[3]]).to_vec()
+                    } else {
+                        c.iter().map(|r| dot_f32(&q, r)).collect()
+                    }
+                })
+                .map(|v| v * 0.125)
+                .collect();
+            let m = raw.iter().fold(0.3f32, |m, &s| m.max(s));
+            let mut plain = vec![0.0f32; hd];
+            for (r, &e) in rows.iter().zip(&w) {
+                for (o, &v) in plain.iter_mut().zip(r.iter()) {
+                    *o += e * v;
+                }
+            }
+            let z = w.iter().fold((0.3f32 - m).exp(), |z, &e| z + e);
+            let inv = 1.0 / z;
+            plain.iter_mut().for_each(|v| *v *= inv);
+            assert_eq!(plain, want, "n {n} hd {hd}: blocked sum");
             for r in rows.chunks(4).filter(|c| c.len() == 4) {
                 let d = crate::cpu::dot_f32_x4(&q, [r[0], r[1], r[2], r[3]]);
                 for j in 0..4 {
@@ -241,6 +387,40 @@ mod tests {
                 unsafe { attend_head_avx2(&q, &rows, 0.3, 0.125, &mut w, &mut got) };
                 assert_eq!(got, want, "n {n} hd {hd}");
             }
+        }
+    }
+
+    /// The two-head AVX2 path gives each head the one-head body's bits.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn two_head_path_gives_the_one_head_bits() {
+        if !crate::quant::simd::Isa::Avx2.supported() {
+            return;
+        }
+        let mut rng = Rng(13);
+        for (n, hd) in [(1, 40), (3, 64), (4, 37), (7, 512), (130, 512), (9, 100)] {
+            let data: Vec<Vec<f32>> = (0..n).map(|_| f16r(rng.vec(hd, 1.5))).collect();
+            let rows: Vec<&[f32]> = data.iter().map(|r| &r[..]).collect();
+            let (qa, qb) = (rng.vec(hd, 1.5), rng.vec(hd, 1.5));
+            let mut w = Vec::new();
+            let (mut want_a, mut want_b) = (vec![0.0; hd], vec![0.0; hd]);
+            attend_head_body(&qa, &rows, 0.3, 0.125, &mut w, &mut want_a);
+            attend_head_body(&qb, &rows, -0.7, 0.125, &mut w, &mut want_b);
+            let (mut wa, mut wb) = (Vec::new(), Vec::new());
+            let (mut got_a, mut got_b) = (vec![0.0; hd], vec![0.0; hd]);
+            // SAFETY: AVX2 is supported (checked above).
+            unsafe {
+                attend_heads2_avx2(
+                    [&qa, &qb],
+                    &rows,
+                    [0.3, -0.7],
+                    0.125,
+                    [&mut wa, &mut wb],
+                    [&mut got_a, &mut got_b],
+                )
+            };
+            assert_eq!(got_a, want_a, "n {n} hd {hd} head 0");
+            assert_eq!(got_b, want_b, "n {n} hd {hd} head 1");
         }
     }
 

@@ -10,6 +10,8 @@
 
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+use super::dots8_avx2;
 use super::{dot_f32, dot_f32_x4, f16_row_to_f32};
 use crate::quant::q8_0::{self, BlockQ8_0Act};
 use crate::quant::q8_k::{self, BlockQ8K};
@@ -134,7 +136,37 @@ unsafe fn f16_block_dots_avx2(
     t: usize,
     out: &mut [f32],
 ) {
-    f16_block_dots_body(rows, n_in, nr, x, t, out)
+    let row = |r: usize| &rows[r * n_in..(r + 1) * n_in];
+    let xt = |ti: usize| &x[ti * n_in..(ti + 1) * n_in];
+    let nr4 = nr / 4 * 4;
+    let mut ti = 0;
+    while ti < t {
+        let two = ti + 2 <= t;
+        for r in (0..nr4).step_by(4) {
+            let rs = [row(r), row(r + 1), row(r + 2), row(r + 3)];
+            if two {
+                // SAFETY: AVX2 is enabled here; every slice holds n_in values.
+                let d = unsafe { dots8_avx2::<2>([xt(ti), xt(ti + 1)], rs) };
+                for j in 0..4 {
+                    out[(r + j) * t + ti] = d[0][j];
+                    out[(r + j) * t + ti + 1] = d[1][j];
+                }
+            } else {
+                // SAFETY: as above.
+                let d = unsafe { dots8_avx2::<1>([xt(ti)], rs) };
+                for j in 0..4 {
+                    out[(r + j) * t + ti] = d[0][j];
+                }
+            }
+        }
+        for r in nr4..nr {
+            out[r * t + ti] = dot_f32(row(r), xt(ti));
+            if two {
+                out[r * t + ti + 1] = dot_f32(row(r), xt(ti + 1));
+            }
+        }
+        ti += if two { 2 } else { 1 };
+    }
 }
 
 #[inline(always)]
@@ -186,7 +218,7 @@ thread_local! {
 /// has AVX-512 VNNI: packs the `sets` inputs (`row(ti, s)`), then for every output
 /// row `o` reads weight row `o` once and writes all `t` tokens. Returns false (doing
 /// nothing) otherwise. Same bits as per-token `vec_dot` (tested).
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::too_many_arguments)]
 fn q8_0_x16<'x>(
     w: &[u8],
     nb: usize,
@@ -213,19 +245,55 @@ fn q8_0_x16<'x>(
                 y,
                 || (),
                 |_, o0, out| {
-                    let mut lanes = [0.0f32; q8_0_x16::LANES];
-                    for r in 0..out.len() / t {
-                        let o = o0 + r;
-                        let wr = &w[o * rb..(o + 1) * rb];
-                        for g in 0..p.groups() {
-                            // SAFETY: AVX-512 VNNI is the active path, so this CPU has it; the
-                            // row holds `nb` blocks and (set, g) were packed above.
-                            unsafe { q8_0_x16::row_x16(wr, p, set_of(o), g, &mut lanes) };
-                            let t0 = g * q8_0_x16::LANES;
+                    let nr = out.len() / t;
+                    let mut put = |r: usize, g0: usize, res: &[[f32; q8_0_x16::LANES]]| {
+                        for (i, lanes) in res.iter().enumerate() {
+                            let t0 = (g0 + i) * q8_0_x16::LANES;
                             for (l, &v) in lanes.iter().enumerate().take(t - t0) {
                                 out[r * t + t0 + l] = v;
                             }
                         }
+                    };
+                    let wr = |r: usize| &w[(o0 + r) * rb..(o0 + r + 1) * rb];
+                    let mut r = 0;
+                    while r < nr {
+                        let s = set_of(o0 + r);
+                        // Two rows of the same input set share each activation load.
+                        let two = r + 1 < nr && set_of(o0 + r + 1) == s;
+                        let mut g0 = 0;
+                        while g0 < p.groups() {
+                            // SAFETY (each call): AVX-512 VNNI is the active path, so this
+                            // CPU has it; rows hold `nb` blocks and (s, g0..) were packed.
+                            macro_rules! go {
+                                ($g:literal) => {
+                                    if two {
+                                        let [a, b] = unsafe {
+                                            q8_0_x16::rows_x16_groups::<2, $g>(
+                                                [wr(r), wr(r + 1)],
+                                                p,
+                                                s,
+                                                g0,
+                                            )
+                                        };
+                                        put(r, g0, &a);
+                                        put(r + 1, g0, &b);
+                                    } else {
+                                        let a = unsafe {
+                                            q8_0_x16::row_x16_groups::<$g>(wr(r), p, s, g0)
+                                        };
+                                        put(r, g0, &a);
+                                    }
+                                };
+                            }
+                            match p.groups() - g0 {
+                                1 => go!(1),
+                                2 => go!(2),
+                                3 => go!(3),
+                                _ => go!(4),
+                            }
+                            g0 += 4;
+                        }
+                        r += if two { 2 } else { 1 };
                     }
                 },
             );
@@ -267,10 +335,19 @@ pub fn matmul_q8_0(
         || (),
         |_, o0, out| {
             let nr = out.len() / t;
+            let row = |r: usize| &w[(o0 + r) * rb..(o0 + r + 1) * rb];
             for ti in 0..t {
                 let xt = &xq[ti * nb..(ti + 1) * nb];
-                for r in 0..nr {
-                    out[r * t + ti] = q8_0::vec_dot(&w[(o0 + r) * rb..(o0 + r + 1) * rb], xt);
+                let mut r = 0;
+                while r + 4 <= nr {
+                    let d = q8_0::vec_dot4([row(r), row(r + 1), row(r + 2), row(r + 3)], xt);
+                    for (j, v) in d.into_iter().enumerate() {
+                        out[(r + j) * t + ti] = v;
+                    }
+                    r += 4;
+                }
+                for r in r..nr {
+                    out[r * t + ti] = q8_0::vec_dot(row(r), xt);
                 }
             }
         },
@@ -305,11 +382,24 @@ pub fn matmul_q8_0_grouped(
         || (),
         |_, o0, out| {
             let nr = out.len() / t;
+            let row = |o: usize| &w[o * rb..(o + 1) * rb];
             for ti in 0..t {
-                for r in 0..nr {
-                    let o = o0 + r;
+                let x = |o: usize| {
                     let x0 = (ti * groups + o / out_per_group) * nbg;
-                    out[r * t + ti] = q8_0::vec_dot(&w[o * rb..(o + 1) * rb], &xq[x0..x0 + nbg]);
+                    &xq[x0..x0 + nbg]
+                };
+                let mut r = 0;
+                // Four rows at a time while they read the same input group.
+                while r + 4 <= nr && (o0 + r) / out_per_group == (o0 + r + 3) / out_per_group {
+                    let o = o0 + r;
+                    let d = q8_0::vec_dot4([row(o), row(o + 1), row(o + 2), row(o + 3)], x(o));
+                    for (j, v) in d.into_iter().enumerate() {
+                        out[(r + j) * t + ti] = v;
+                    }
+                    r += 4;
+                }
+                for r in r..nr {
+                    out[r * t + ti] = q8_0::vec_dot(row(o0 + r), x(o0 + r));
                 }
             }
         },
@@ -322,6 +412,27 @@ pub fn matmul_q8_0_grouped(
 mod tests {
     use super::*;
     use crate::cpu::testutil::{f16_bytes, f16_decode, Rng};
+
+    /// The AVX2 F16 block kernel (2 tokens × 4 rows) against the plain body, bit for
+    /// bit: odd row counts, odd token counts, widths with and without an 8-tail.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn f16_block_kernel_matches_plain_body() {
+        if !crate::quant::simd::Isa::Avx2.supported() {
+            return;
+        }
+        let mut rng = Rng(83);
+        for (n_in, nr, t) in [(8, 1, 1), (13, 5, 3), (64, 8, 2), (203, 7, 5), (4096, 4, 4)] {
+            let rows = rng.vec(n_in * nr, 2.0);
+            let x = rng.vec(n_in * t, 2.0);
+            let (mut want, mut got) = (vec![0.0f32; nr * t], vec![0.0f32; nr * t]);
+            f16_block_dots_body(&rows, n_in, nr, &x, t, &mut want);
+            // SAFETY: AVX2 is supported (checked above).
+            unsafe { f16_block_dots_avx2(&rows, n_in, nr, &x, t, &mut got) };
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "n_in {n_in} nr {nr} t {t}");
+        }
+    }
 
     /// A random Q8_0 weight: per block an f16 scale in ±[0, 0.05) and random int8s.
     fn q8_0_weight(rng: &mut Rng, n_in: usize, n_out: usize) -> Vec<u8> {

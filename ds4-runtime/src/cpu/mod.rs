@@ -99,6 +99,50 @@ pub(crate) fn dot_f32_x4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
     })
 }
 
+/// `out[k][j] = dot_f32(xs[k], rows[j])` in eight AVX lanes: lane `l` sums the products
+/// of elements `8i + l` in order (a multiply, then an add), the lanes reduce as
+/// `((0+4)+(1+5))+((2+6)+(3+7))` and the tail comes last: `dot_f32`'s operations, so
+/// its bits, with each row load shared by the `N` activations.
+///
+/// # Safety
+/// The CPU must support AVX2; all slices have the same length.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dots8_avx2<const N: usize>(
+    xs: [&[f32]; N],
+    rows: [&[f32]; 4],
+) -> [[f32; 4]; N] {
+    use std::arch::x86_64::*;
+    let len = rows[0].len();
+    debug_assert!(xs.iter().chain(&rows).all(|v| v.len() == len));
+    let n8 = len / 8 * 8;
+    let mut acc = [[_mm256_setzero_ps(); 4]; N];
+    for i in (0..n8).step_by(8) {
+        // SAFETY: elements i..i + 8 of every slice are in bounds.
+        unsafe {
+            let y: [__m256; 4] = std::array::from_fn(|j| _mm256_loadu_ps(rows[j].as_ptr().add(i)));
+            for k in 0..N {
+                let xv = _mm256_loadu_ps(xs[k].as_ptr().add(i));
+                for j in 0..4 {
+                    acc[k][j] = _mm256_add_ps(acc[k][j], _mm256_mul_ps(xv, y[j]));
+                }
+            }
+        }
+    }
+    std::array::from_fn(|k| {
+        std::array::from_fn(|j| {
+            let mut c = [0.0f32; 8];
+            // SAFETY: `c` holds eight f32.
+            unsafe { _mm256_storeu_ps(c.as_mut_ptr(), acc[k][j]) };
+            let mut tail = 0.0f32;
+            for (x, y) in xs[k][n8..].iter().zip(&rows[j][n8..]) {
+                tail += x * y;
+            }
+            ((c[0] + c[4]) + (c[1] + c[5])) + ((c[2] + c[6]) + (c[3] + c[7])) + tail
+        })
+    })
+}
+
 /// f32 dot product with eight running partial sums, reduced in a fixed order.
 ///
 /// The order depends only on the length, so every caller gets the same bits for the

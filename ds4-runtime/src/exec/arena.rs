@@ -36,7 +36,7 @@ impl Arena {
     /// Checks that `rows` rows of `buf` lie inside the arena with proper alignment.
     pub fn check(&self, buf: &Buf, rows: usize) -> bool {
         let end = buf.offset.checked_add(buf.row_bytes.saturating_mul(rows));
-        buf.offset % BUF_ALIGN == 0 && end.is_some_and(|e| e <= self.len_bytes())
+        buf.offset.is_multiple_of(BUF_ALIGN) && end.is_some_and(|e| e <= self.len_bytes())
     }
 
     /// A view of `rows` rows of `buf` as elements of `T`.

@@ -149,12 +149,12 @@ pub(super) fn run(ex: &mut CpuExecutor<'_>, l: &'static Launch) -> R<()> {
     }
 }
 
-fn per_row<'a, T>(s: &'a [T], rows: usize) -> impl Iterator<Item = &'a [T]> {
+fn per_row<T>(s: &[T], rows: usize) -> impl Iterator<Item = &[T]> {
     let w = s.len() / rows.max(1);
     s.chunks_exact(w.max(1))
 }
 
-fn per_row_mut<'a, T>(s: &'a mut [T], rows: usize) -> impl Iterator<Item = &'a mut [T]> {
+fn per_row_mut<T>(s: &mut [T], rows: usize) -> impl Iterator<Item = &mut [T]> {
     let w = s.len() / rows.max(1);
     s.chunks_exact_mut(w.max(1))
 }
@@ -352,7 +352,9 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
             let (n_embd, n_ff) = (d[0] as usize, d[1] as usize);
             let (xq, ids) = (io.input::<BlockQ8K>(2)?, io.input::<i32>(3)?);
             let (g, u) = (io.output::<f32>(4)?, io.output::<f32>(5)?);
-            if rows > 1 {
+            // Decode too when the sixteen-row kernels apply (a task decodes its rows
+            // once, cheaper than the one-token dot); the same bits either way.
+            if rows > 1 || cpu::moe_batch::rows16(n_ff) {
                 let k = ids.len() / rows;
                 cpu::moe_batch::moe_gate_up_batch(
                     gate,
@@ -402,7 +404,7 @@ fn stateless(io: &Io<'_, '_>) -> R<()> {
                 io.input::<i32>(2)?,
                 io.output::<f32>(3)?,
             );
-            if rows > 1 {
+            if rows > 1 || cpu::moe_batch::rows16(n_embd) {
                 let k = ids.len() / rows;
                 cpu::moe_batch::moe_down_batch(down, n_ff, n_embd, midq, ids, k, (e0, e1), y);
                 return Ok(());

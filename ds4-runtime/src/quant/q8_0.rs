@@ -43,7 +43,27 @@ pub fn quantize_act(x: &[f32], out: &mut [BlockQ8_0Act]) {
         out.len(),
         x.len()
     );
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::active() != super::simd::Isa::Scalar {
+        // SAFETY: every non-scalar path includes AVX2 and FMA.
+        return unsafe { quantize_act_avx2(x, out, nb) };
+    }
+    quantize_act_body(x, out, nb)
+}
 
+/// [`quantize_act_body`] compiled for AVX2, where rounding to even is one `vroundps`
+/// instead of a call to `rintf` (the same IEEE operation, so the same bits).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_act_avx2(x: &[f32], out: &mut [BlockQ8_0Act], nb: usize) {
+    quantize_act_body(x, out, nb)
+}
+
+#[inline(always)]
+fn quantize_act_body(x: &[f32], out: &mut [BlockQ8_0Act], nb: usize) {
     for (b, blk) in out.iter_mut().take(nb).enumerate() {
         let src = &x[b * QK8_0..((b + 1) * QK8_0).min(x.len())];
         let amax = src.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -90,6 +110,24 @@ pub fn vec_dot_ref(wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
 #[inline]
 pub fn vec_dot(wrow: &[u8], x: &[BlockQ8_0Act]) -> f32 {
     dot_on(super::simd::active(), wrow, x)
+}
+
+/// Four Q8_0 rows against one activation (each as [`vec_dot`] would give): on AVX-512
+/// VNNI the rows' accumulation chains run interleaved.
+///
+/// # Panics
+/// If a row is shorter than `x.len()` blocks.
+pub fn vec_dot4(w: [&[u8]; 4], x: &[BlockQ8_0Act]) -> [f32; 4] {
+    assert!(
+        w.iter().all(|w| w.len() >= x.len() * BLOCK_BYTES),
+        "q8_0::vec_dot4: row shorter than activation"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::active() == super::simd::Isa::Avx512Vnni {
+        // SAFETY: the active path is supported; every row holds the blocks (checked).
+        return unsafe { super::simd::x86::q8_0_dot4_vnni(w, x) };
+    }
+    w.map(|w| vec_dot(w, x))
 }
 
 /// Q8_0 row · Q8_0 activation on path `isa`.
@@ -205,6 +243,48 @@ mod tests {
                 (got - reference).abs() <= 1e-5 * scale,
                 "n={n}: {got} vs {reference}"
             );
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod clone_tests {
+    use super::*;
+    use crate::quant::test_util::Rng;
+
+    /// The AVX2 clone against the plain body: random values with ties (`k + 0.5`
+    /// after scaling), zeros, signed zeros and outliers, odd lengths.
+    #[test]
+    fn avx2_quantiser_gives_the_same_blocks() {
+        if !crate::quant::simd::Isa::Avx2.supported() {
+            return;
+        }
+        let mut rng = Rng::new(21);
+        for n in [1usize, 31, 32, 33, 100, 4096] {
+            for rep in 0..6 {
+                let x: Vec<f32> = (0..n)
+                    .map(|i| match (rng.next() % 7, rep) {
+                        (_, 0) => 0.0,
+                        (0, _) => -0.0,
+                        (1, _) => (rng.next() % 255) as f32 - 127.0 + 0.5,
+                        (2, _) => (rng.uniform() - 0.5) * 1e4,
+                        _ => (rng.uniform() - 0.5) * (1 + i % 3) as f32,
+                    })
+                    .collect();
+                let nb = n.div_ceil(QK8_0);
+                let (mut want, mut got) = (vec![BlockQ8_0Act::default(); nb], vec![]);
+                got.resize(nb, BlockQ8_0Act::default());
+                quantize_act_body(&x, &mut want, nb);
+                // SAFETY: AVX2 is supported (checked above).
+                unsafe { quantize_act_avx2(&x, &mut got, nb) };
+                for (g, w) in got.iter().zip(&want) {
+                    assert_eq!(
+                        (g.d.to_bits(), g.qs),
+                        (w.d.to_bits(), w.qs),
+                        "n {n} rep {rep}"
+                    );
+                }
+            }
         }
     }
 }

@@ -44,7 +44,27 @@ pub fn quantize(x: &[f32], out: &mut [BlockQ8K]) {
         out.len() >= x.len() / QK_K,
         "q8_k::quantize: output too short"
     );
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::active() != super::simd::Isa::Scalar {
+        // SAFETY: every non-scalar path includes AVX2 and FMA.
+        return unsafe { quantize_avx2(x, out) };
+    }
+    quantize_body(x, out)
+}
 
+/// [`quantize_body`] compiled for AVX2, where rounding to even is one `vroundps`
+/// instead of a call to `rintf` (the same IEEE operation, so the same bits).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_avx2(x: &[f32], out: &mut [BlockQ8K]) {
+    quantize_body(x, out)
+}
+
+#[inline(always)]
+fn quantize_body(x: &[f32], out: &mut [BlockQ8K]) {
     for (src, blk) in x.chunks_exact(QK_K).zip(out.iter_mut()) {
         let mut max = 0.0f32;
         let mut amax = 0.0f32;
@@ -96,5 +116,44 @@ mod tests {
         assert!(b[0].d > 0.0);
         assert_eq!((b[0].qs[3], b[0].qs[9]), (-127, 127));
         assert_eq!(b[1], BlockQ8K::default());
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod clone_tests {
+    use super::*;
+    use crate::quant::test_util::Rng;
+
+    /// The AVX2 clone against the plain body: random blocks with ties, zeros, signed
+    /// zeros, tied maxima and outliers.
+    #[test]
+    fn avx2_quantiser_gives_the_same_blocks() {
+        if !crate::quant::simd::Isa::Avx2.supported() {
+            return;
+        }
+        let mut rng = Rng::new(22);
+        for nb in [1usize, 3, 16] {
+            for rep in 0..6 {
+                let x: Vec<f32> = (0..nb * QK_K)
+                    .map(|i| match (rng.next() % 7, rep) {
+                        (_, 0) => 0.0,
+                        (0, _) => -0.0,
+                        (1, _) => (rng.next() % 255) as f32 - 127.0 + 0.5,
+                        (2, _) if rep == 1 => 127.0,
+                        (2, _) => (rng.uniform() - 0.5) * 1e4,
+                        _ => (rng.uniform() - 0.5) * (1 + i % 3) as f32,
+                    })
+                    .collect();
+                let (mut want, mut got) = (vec![BlockQ8K::default(); nb], vec![]);
+                got.resize(nb, BlockQ8K::default());
+                quantize_body(&x, &mut want);
+                // SAFETY: AVX2 is supported (checked above).
+                unsafe { quantize_avx2(&x, &mut got) };
+                for (g, w) in got.iter().zip(&want) {
+                    assert_eq!(g.d.to_bits(), w.d.to_bits(), "nb {nb} rep {rep}");
+                    assert_eq!((g.qs, g.bsums), (w.qs, w.bsums), "nb {nb} rep {rep}");
+                }
+            }
+        }
     }
 }

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 #[cfg(target_arch = "x86_64")]
 pub mod q8_0_x16;
+#[cfg(target_arch = "x86_64")]
+pub mod rows16;
 #[cfg(test)]
 mod tests;
 #[cfg(target_arch = "x86_64")]

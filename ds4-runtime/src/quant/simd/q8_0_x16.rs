@@ -80,41 +80,89 @@ impl Packed16 {
 /// 34 bytes and `(s, g)` is a packed set and group.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub unsafe fn row_x16(w: &[u8], p: &Packed16, s: usize, g: usize, out: &mut [f32; LANES]) {
+    // SAFETY: same contract.
+    let [o] = unsafe { row_x16_groups::<1>(w, p, s, g) };
+    *out = o;
+}
+
+/// [`row_x16`] for the `G` groups `g0..g0 + G` at once: each biased weight dword is
+/// broadcast once for all of them.
+///
+/// # Safety
+/// As [`row_x16`], for every group `g0..g0 + G`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn row_x16_groups<const G: usize>(
+    w: &[u8],
+    p: &Packed16,
+    s: usize,
+    g0: usize,
+) -> [[f32; LANES]; G] {
+    // SAFETY: same contract.
+    let [o] = unsafe { rows_x16_groups::<1, G>([w], p, s, g0) };
+    o
+}
+
+/// [`row_x16_groups`] for `R` weight rows of the same input set at once: each packed
+/// activation load serves all of them. `out[r][i]` has row `r`'s lanes of group `g0 + i`.
+///
+/// # Safety
+/// As [`row_x16_groups`], for every row.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn rows_x16_groups<const R: usize, const G: usize>(
+    w: [&[u8]; R],
+    p: &Packed16,
+    s: usize,
+    g0: usize,
+) -> [[[f32; LANES]; G]; R] {
     let nb = p.nb;
-    debug_assert!(w.len() >= 34 * nb && (s * p.groups + g + 1) * nb * LANES <= p.d.len());
-    let base = (s * p.groups + g) * nb;
+    debug_assert!(w.iter().all(|w| w.len() >= 34 * nb));
+    debug_assert!((s * p.groups + g0 + G) * nb * LANES <= p.d.len());
+    let base: [usize; G] = std::array::from_fn(|i| (s * p.groups + g0 + i) * nb);
     let bias = _mm512_set1_epi8(-128);
-    let mut acc = _mm512_setzero_ps();
+    let mut acc = [[_mm512_setzero_ps(); G]; R];
     for b in 0..nb {
-        // SAFETY: block b of the row and packed block `base + b` are in bounds (above).
+        // SAFETY: block b of every row and packed blocks `base[i] + b` are in bounds
+        // (above).
         unsafe {
-            let wp = w.as_ptr().add(b * 34);
-            let xp = p.qs.as_ptr().add((base + b) * 512);
-            let mut isum = _mm512_setzero_si512();
+            let wp: [*const u8; R] = std::array::from_fn(|r| w[r].as_ptr().add(b * 34));
+            let mut isum = [[_mm512_setzero_si512(); G]; R];
             for j in 0..8 {
-                let wj = _mm512_xor_si512(
-                    _mm512_set1_epi32((wp.add(2 + 4 * j) as *const i32).read_unaligned()),
-                    bias,
-                );
-                isum = _mm512_dpbusd_epi32(
-                    isum,
-                    wj,
-                    _mm512_loadu_si512(xp.add(64 * j) as *const __m512i),
-                );
+                let wj: [__m512i; R] = std::array::from_fn(|r| {
+                    let v = (wp[r].add(2 + 4 * j) as *const i32).read_unaligned();
+                    _mm512_xor_si512(_mm512_set1_epi32(v), bias)
+                });
+                for i in 0..G {
+                    let xp = p.qs.as_ptr().add((base[i] + b) * 512 + 64 * j);
+                    let xv = _mm512_loadu_si512(xp as _);
+                    for r in 0..R {
+                        isum[r][i] = _mm512_dpbusd_epi32(isum[r][i], wj[r], xv);
+                    }
+                }
             }
-            let isum = _mm512_sub_epi32(
-                isum,
-                _mm512_loadu_si512(p.corr.as_ptr().add((base + b) * LANES) as *const __m512i),
-            );
-            let h = (wp as *const u16).read_unaligned();
-            let dw = _mm512_set1_ps(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32))));
-            let dx = _mm512_loadu_ps(p.d.as_ptr().add((base + b) * LANES));
-            acc = _mm512_add_ps(
-                acc,
-                _mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(isum)),
-            );
+            for r in 0..R {
+                let h = (wp[r] as *const u16).read_unaligned();
+                let dw = _mm512_set1_ps(_mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32))));
+                for i in 0..G {
+                    let at = (base[i] + b) * LANES;
+                    let isum = _mm512_sub_epi32(
+                        isum[r][i],
+                        _mm512_loadu_si512(p.corr.as_ptr().add(at) as *const __m512i),
+                    );
+                    let dx = _mm512_loadu_ps(p.d.as_ptr().add(at));
+                    acc[r][i] = _mm512_add_ps(
+                        acc[r][i],
+                        _mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(isum)),
+                    );
+                }
+            }
         }
     }
-    // SAFETY: `out` holds 16 f32.
-    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), acc) };
+    let mut out = [[[0.0f32; LANES]; G]; R];
+    for r in 0..R {
+        for i in 0..G {
+            // SAFETY: `out[r][i]` holds 16 f32.
+            unsafe { _mm512_storeu_ps(out[r][i].as_mut_ptr(), acc[r][i]) };
+        }
+    }
+    out
 }

@@ -28,7 +28,7 @@ fn values(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n)
         .map(|_| {
             let v = rng.uniform() * 2.0 - 1.0;
-            if rng.next() % 17 == 0 {
+            if rng.next().is_multiple_of(17) {
                 v * 40.0
             } else {
                 v
@@ -225,5 +225,148 @@ fn f16_dot8_matches_eight_lane_dot_of_the_widened_row() {
         // SAFETY: AVX2 (with F16C) is supported (checked above).
         let got = unsafe { super::x86::f16_dot8(&w, &x) };
         assert_eq!(got.to_bits(), want.to_bits(), "n {n}");
+    }
+}
+
+/// Sixteen decoded rows against tokens taken 4, 2 and 1 at a time, every lane
+/// against the scalar reference; odd block counts, random rows and activations.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn sixteen_row_kernels_match_reference() {
+    use super::rows16::{Biased, Iq2Rows16, Q2kRows16, ROWS};
+    if !Isa::Avx512Vnni.supported() {
+        return;
+    }
+    let mut rng = Rng::new(9);
+    let (mut iq2, mut q2k, mut biased) = (
+        Iq2Rows16::default(),
+        Q2kRows16::default(),
+        Biased::default(),
+    );
+    for nb in [1usize, 2, 3, 8, 16] {
+        let wi: Vec<u8> = (0..ROWS)
+            .flat_map(|_| row(&mut rng, nb, iq2_xxs::BLOCK_BYTES, &[0]))
+            .collect();
+        let wq: Vec<u8> = (0..ROWS)
+            .flat_map(|_| row(&mut rng, nb, q2_k::BLOCK_BYTES, &[80, 82]))
+            .collect();
+        let t = 7;
+        let x: Vec<BlockQ8K> = (0..t).flat_map(|_| q8k_act(&mut rng, nb)).collect();
+        let tok = |i: usize| &x[i * nb..(i + 1) * nb];
+        biased.fill(&x, nb);
+        // SAFETY: AVX-512 VNNI is supported (checked above); 16 rows of nb blocks.
+        let (a4, a2, a1, b4, b2, b1) = unsafe {
+            iq2.decode(&wi, nb);
+            q2k.decode(&wq, nb);
+            (
+                iq2.dot(&biased, [0, 1, 2, 3]),
+                iq2.dot(&biased, [4, 5]),
+                iq2.dot(&biased, [6]),
+                q2k.dot([tok(0), tok(1), tok(2), tok(3)]),
+                q2k.dot([tok(4), tok(5)]),
+                q2k.dot([tok(6)]),
+            )
+        };
+        let gi: Vec<[f32; ROWS]> = a4.into_iter().chain(a2).chain(a1).collect();
+        let gq: Vec<[f32; ROWS]> = b4.into_iter().chain(b2).chain(b1).collect();
+        for i in 0..t {
+            for r in 0..ROWS {
+                let ri = &wi[r * nb * iq2_xxs::BLOCK_BYTES..(r + 1) * nb * iq2_xxs::BLOCK_BYTES];
+                let want = iq2_xxs::vec_dot_ref(ri, tok(i));
+                assert_eq!(
+                    gi[i][r].to_bits(),
+                    want.to_bits(),
+                    "iq2 nb {nb} token {i} row {r}"
+                );
+                let rq = &wq[r * nb * q2_k::BLOCK_BYTES..(r + 1) * nb * q2_k::BLOCK_BYTES];
+                let want = q2_k::vec_dot_ref(rq, tok(i));
+                assert_eq!(
+                    gq[i][r].to_bits(),
+                    want.to_bits(),
+                    "q2k nb {nb} token {i} row {r}"
+                );
+            }
+        }
+    }
+}
+
+/// The several-group Q8_0 kernel against the reference, 1 to 4 groups, partial last group.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn q8_0_sixteen_token_kernel_over_several_groups_matches_reference() {
+    use super::q8_0_x16::{row_x16_groups, rows_x16_groups, Packed16, LANES};
+    if !Isa::Avx512Vnni.supported() {
+        return;
+    }
+    let mut rng = Rng::new(10);
+    let mut p = Packed16::default();
+    for (nb, t, sets) in [(1, 20, 1), (5, 64, 2), (13, 57, 1), (3, 33, 3)] {
+        let w: Vec<Vec<u8>> = (0..sets)
+            .map(|_| row(&mut rng, nb, q8_0::BLOCK_BYTES, &[0]))
+            .collect();
+        let x: Vec<Vec<BlockQ8_0Act>> = (0..t * sets)
+            .map(|_| {
+                let mut b = vec![BlockQ8_0Act::default(); nb];
+                q8_0::quantize_act(&values(&mut rng, nb * 32), &mut b);
+                b
+            })
+            .collect();
+        p.pack(t, nb, sets, |ti, s| &x[ti * sets + s]);
+        for s in 0..sets {
+            for g0 in 0..p.groups() {
+                // SAFETY: AVX-512 VNNI is supported (checked above); groups g0.. are packed.
+                let got: Vec<[f32; LANES]> = unsafe {
+                    match p.groups() - g0 {
+                        1 => row_x16_groups::<1>(&w[s], &p, s, g0).to_vec(),
+                        2 => row_x16_groups::<2>(&w[s], &p, s, g0).to_vec(),
+                        3 => row_x16_groups::<3>(&w[s], &p, s, g0).to_vec(),
+                        _ => row_x16_groups::<4>(&w[s], &p, s, g0).to_vec(),
+                    }
+                };
+                // Two rows at once: the set's row and one with its quants reversed (so
+                // the rows differ), each against the reference.
+                let mut w2 = w[s].clone();
+                for blk in w2.chunks_exact_mut(q8_0::BLOCK_BYTES) {
+                    blk[2..].reverse();
+                }
+                let ws = [&w[s][..], &w2[..]];
+                // SAFETY: as above.
+                let pair: [Vec<[f32; LANES]>; 2] = unsafe {
+                    match p.groups() - g0 {
+                        1 => rows_x16_groups::<2, 1>(ws, &p, s, g0).map(|a| a.to_vec()),
+                        2 => rows_x16_groups::<2, 2>(ws, &p, s, g0).map(|a| a.to_vec()),
+                        3 => rows_x16_groups::<2, 3>(ws, &p, s, g0).map(|a| a.to_vec()),
+                        _ => rows_x16_groups::<2, 4>(ws, &p, s, g0).map(|a| a.to_vec()),
+                    }
+                };
+                for (wr, res) in [(ws[0], &got), (ws[0], &pair[0]), (ws[1], &pair[1])] {
+                    for (i, lanes) in res.iter().enumerate() {
+                        let t0 = (g0 + i) * LANES;
+                        for (l, v) in lanes.iter().enumerate().take(t - t0) {
+                            let want = q8_0::vec_dot_ref(wr, &x[(t0 + l) * sets + s]);
+                            let token = t0 + l;
+                            assert_eq!(v.to_bits(), want.to_bits(), "nb {nb} t {t} token {token}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn q8_0_four_row_kernel_matches_reference() {
+    let mut rng = Rng::new(11);
+    for nb in BLOCKS {
+        let w: Vec<Vec<u8>> = (0..4)
+            .map(|_| row(&mut rng, nb, q8_0::BLOCK_BYTES, &[0]))
+            .collect();
+        let mut x = vec![BlockQ8_0Act::default(); nb];
+        q8_0::quantize_act(&values(&mut rng, nb * 32), &mut x);
+        let got = q8_0::vec_dot4([&w[0], &w[1], &w[2], &w[3]], &x);
+        for (j, g) in got.iter().enumerate() {
+            let want = q8_0::vec_dot_ref(&w[j], &x);
+            assert_eq!(g.to_bits(), want.to_bits(), "nb {nb} row {j}");
+        }
     }
 }

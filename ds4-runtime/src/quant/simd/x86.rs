@@ -156,6 +156,58 @@ q8_0_dot!(
     "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 );
 
+/// [`q8_0_dot_vnni`] of four rows with the same activation, interleaved so that the
+/// four rows' f32 accumulation chains (block after block, as the reference) overlap;
+/// each row's result has the same bits as alone.
+///
+/// # Safety
+/// As [`q8_0_dot_vnni`], for every row.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn q8_0_dot4_vnni(w: [&[u8]; 4], x: &[BlockQ8_0Act]) -> [f32; 4] {
+    debug_assert!(w.iter().all(|w| w.len() >= 34 * x.len()));
+    let mut acc = [0.0f32; 4];
+    let mut b = 0;
+    while b + 4 <= x.len() {
+        let dx = _mm_setr_ps(x[b].d, x[b + 1].d, x[b + 2].d, x[b + 3].d);
+        for (acc, w) in acc.iter_mut().zip(&w) {
+            let wp = w.as_ptr();
+            // SAFETY: blocks b..b+4 lie inside the row (checked by the caller).
+            let (s, dw) = unsafe {
+                let p = |j: usize| q8_block_vnni(wp.add((b + j) * 34 + 2), &x[b + j]);
+                (hsum4_i32(p(0), p(1), p(2), p(3)), f16x4(wp.add(b * 34), 34))
+            };
+            let mut t = [0.0f32; 4];
+            // SAFETY: `t` holds four f32.
+            unsafe {
+                _mm_storeu_ps(
+                    t.as_mut_ptr(),
+                    _mm_mul_ps(_mm_mul_ps(dw, dx), _mm_cvtepi32_ps(s)),
+                )
+            };
+            *acc += t[0];
+            *acc += t[1];
+            *acc += t[2];
+            *acc += t[3];
+        }
+        b += 4;
+    }
+    while b < x.len() {
+        for (acc, w) in acc.iter_mut().zip(&w) {
+            let wp = w.as_ptr();
+            // SAFETY: block b lies inside the row.
+            let (s, dw) = unsafe {
+                (
+                    hsum_i32(q8_block_vnni(wp.add(b * 34 + 2), &x[b])),
+                    _mm_cvtss_f32(f16x4(wp.add(b * 34), 0)),
+                )
+            };
+            *acc += (dw * x[b].d) * s as f32;
+        }
+        b += 1;
+    }
+    acc
+}
+
 /// The 32 grid magnitudes of IQ2_XXS group `a0` (four 8-bit indices).
 #[target_feature(enable = "avx2")]
 #[inline]
@@ -319,12 +371,16 @@ macro_rules! q2_k_dot {
                 let mut sum = _mm256_setzero_si256();
                 for h in 0..2 {
                     // SAFETY: bytes 16 + 32h .. 48 + 32h lie inside the block.
-                    let qv = unsafe { _mm256_loadu_si256(blk.as_ptr().add(16 + 32 * h) as *const __m256i) };
+                    let qv = unsafe {
+                        _mm256_loadu_si256(blk.as_ptr().add(16 + 32 * h) as *const __m256i)
+                    };
                     for s in 0..4 {
-                        let qq = _mm256_and_si256(_mm256_srl_epi16(qv, _mm_cvtsi32_si128(2 * s as i32)), m3);
+                        let sh = _mm_cvtsi32_si128(2 * s as i32);
+                        let qq = _mm256_and_si256(_mm256_srl_epi16(qv, sh), m3);
                         // SAFETY: quants 128h + 32s .. +32 lie inside `y.qs`.
                         let xv = unsafe {
-                            _mm256_loadu_si256(y.qs.as_ptr().add(128 * h + 32 * s) as *const __m256i)
+                            let at = 128 * h + 32 * s;
+                            _mm256_loadu_si256(y.qs.as_ptr().add(at) as *const __m256i)
                         };
                         let j = 8 * h + 2 * s;
                         // SAFETY: AVX2 is enabled here.
@@ -339,7 +395,8 @@ macro_rules! q2_k_dot {
                         _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i),
                     )
                 };
-                let mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(sc), _mm_set1_epi8(15)));
+                let mins =
+                    _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(sc), _mm_set1_epi8(15)));
                 let isum = hsum_i32(sum);
                 let summs = hsum_i32(_mm256_madd_epi16(mins, bs));
                 // SAFETY: bytes 80..84 of the block hold d and dmin.
