@@ -52,6 +52,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = ds4_runtime::quant::simd::Isa::from_env() {
+        eprintln!("ds4-runtime: {e}");
+        return ExitCode::from(2);
+    }
     let result = match &cli.command {
         None => ds4_rs::run::run(&cli.run),
         Some(Command::Plan(a)) => ds4_rs::plan_cmd::run(a),

@@ -183,6 +183,19 @@ fn bad_flag_values_are_refused() {
 }
 
 #[test]
+fn a_bad_isa_choice_and_non_files_are_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ds4-runtime"))
+        .args(["-m", &tiny(), "-p", "Hi"])
+        .env("DS4_ISA", "bogus")
+        .output()
+        .expect("run ds4-runtime");
+    fails_with(&out, "DS4_ISA=bogus is not one of scalar, avx2");
+    // A directory (and, the same path, a FIFO) is named as not a GGUF file.
+    let dir = env!("CARGO_TARGET_TMPDIR");
+    fails_with(&ds4(&["inspect", dir]), "is a directory");
+}
+
+#[test]
 fn a_missing_model_file_is_named() {
     fails_with(
         &ds4(&["-m", "/nonexistent/model.gguf", "-p", "Hi"]),

@@ -66,7 +66,8 @@ pub fn attention(
     debug_assert!(sinks.len() >= heads && raw.len() >= raw_cap * head_dim);
     debug_assert!(window >= 1 && window.min(pos + 1) <= raw_cap);
 
-    let mut rows: Vec<&[f32]> = Vec::with_capacity(window + 512);
+    // The rows attended to, in a list whose allocation is reused across calls.
+    let mut rows: Vec<&[f32]> = ROWS.with_borrow_mut(|r| relifetime(std::mem::take(r)));
     for p in (pos + 1).saturating_sub(window)..=pos {
         let s = p % raw_cap;
         rows.push(&raw[s * head_dim..(s + 1) * head_dim]);
@@ -109,6 +110,7 @@ pub fn attention(
                     }
                 });
             });
+        ROWS.with_borrow_mut(|r| *r = relifetime(rows));
         return;
     }
     out.par_chunks_mut(head_dim)
@@ -117,9 +119,21 @@ pub fn attention(
             let qh = &q[h * head_dim..(h + 1) * head_dim];
             SCORES.with_borrow_mut(|w| attend_head(qh, &rows, sinks[h], scale, w, oh));
         });
+    ROWS.with_borrow_mut(|r| *r = relifetime(rows));
+}
+
+/// `v` emptied, as a list of slices of another lifetime on the same allocation (an
+/// in-place collect of nothing), so the row list needs no allocation per call.
+fn relifetime<'a, 'b>(mut v: Vec<&'a [f32]>) -> Vec<&'b [f32]> {
+    v.clear();
+    v.into_iter()
+        .map(|_| -> &'b [f32] { unreachable!() })
+        .collect()
 }
 
 thread_local! {
+    /// The attended rows' list (emptied between calls, its allocation reused).
+    static ROWS: std::cell::RefCell<Vec<&'static [f32]>> = const { std::cell::RefCell::new(Vec::new()) };
     /// One head's scores (reused across calls).
     static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Two heads' scores (reused across calls).
@@ -297,6 +311,18 @@ fn attend_head_body(
 // The self-check values are quoted as MODEL.md prints them.
 #[allow(clippy::excessive_precision, clippy::needless_range_loop)]
 mod tests {
+    /// The row list's reuse: emptied, same allocation (no allocation per call).
+    #[test]
+    fn row_list_keeps_its_allocation() {
+        let data = vec![0.0f32; 8];
+        let mut v: Vec<&[f32]> = Vec::with_capacity(100);
+        v.push(&data[..]);
+        let (ptr, cap) = (v.as_ptr() as usize, v.capacity());
+        let w: Vec<&[f32]> = super::relifetime(v);
+        assert!(w.is_empty());
+        assert_eq!((w.as_ptr() as usize, w.capacity()), (ptr, cap));
+    }
+
     use super::*;
     use crate::cpu::testutil::Rng;
 

@@ -71,17 +71,44 @@ impl Isa {
             .collect()
     }
 
-    /// The best path of this machine, or the one `DS4_ISA` names when it is supported.
+    /// The `DS4_ISA` name of the path.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512Vnni => "avx512vnni",
+            Isa::NeonDot => "neondot",
+        }
+    }
+
+    /// The path `DS4_ISA` names: `Ok(None)` when unset, an error naming the choices when
+    /// the name is unknown or this CPU lacks it.
+    pub fn from_env() -> Result<Option<Isa>, String> {
+        let Ok(v) = std::env::var("DS4_ISA") else {
+            return Ok(None);
+        };
+        let all = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni, Isa::NeonDot];
+        let names = |v: &[Isa]| v.iter().map(|i| i.name()).collect::<Vec<_>>().join(", ");
+        let Some(&isa) = all.iter().find(|i| i.name() == v.trim()) else {
+            return Err(format!(
+                "DS4_ISA={v} is not one of {}; fix or unset it",
+                names(&all)
+            ));
+        };
+        if !isa.supported() {
+            return Err(format!(
+                "DS4_ISA={v}: this CPU cannot run it (it can: {}); choose one of those or unset it",
+                names(&Isa::available())
+            ));
+        }
+        Ok(Some(isa))
+    }
+
+    /// The best path of this machine, or the one `DS4_ISA` names when it is valid
+    /// (the binary refuses an invalid one at start, [`Isa::from_env`]).
     pub fn detect() -> Isa {
         let best = *Isa::available().last().unwrap_or(&Isa::Scalar);
-        let wanted = match std::env::var("DS4_ISA").as_deref() {
-            Ok("scalar") => Some(Isa::Scalar),
-            Ok("avx2") => Some(Isa::Avx2),
-            Ok("avx512vnni") => Some(Isa::Avx512Vnni),
-            Ok("neondot") => Some(Isa::NeonDot),
-            _ => None,
-        };
-        wanted.filter(|w| w.supported()).unwrap_or(best)
+        Isa::from_env().ok().flatten().unwrap_or(best)
     }
 
     fn from_u8(v: u8) -> Isa {
