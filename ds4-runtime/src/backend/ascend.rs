@@ -138,6 +138,8 @@ pub struct AscendSession<'m> {
     drop_sync: Option<usize>,
     host_ops: bool,
     syncs: usize,
+    /// Host zeros as large as the largest barrier workspace (copied in at each run).
+    zeros: Vec<u8>,
 }
 
 fn acl_err(e: crate::acl::AclError) -> SessionError {
@@ -276,6 +278,7 @@ impl<'m> AscendSession<'m> {
             drop_sync: opts.drop_sync,
             host_ops: opts.host_ops && host_memory,
             syncs: 0,
+            zeros: vec![0; need.iter().map(|b| b.sync as usize).max().unwrap_or(0)],
         };
         s.reset_state()?;
         Ok(s)
@@ -341,7 +344,6 @@ impl<'m> AscendSession<'m> {
             d.phase = phase;
         }
         let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
-        let zeros = vec![0u8; self.devs.iter().map(|d| d.sync_bytes).max().unwrap_or(0)];
         for dev in &self.devs {
             if dev.sync_bytes > 0 {
                 // The fused kernels' barriers expect zeroed workspaces; nothing is queued
@@ -352,7 +354,7 @@ impl<'m> AscendSession<'m> {
                     self.acl.memcpy(
                         dev.sync_ws,
                         dev.sync_bytes,
-                        zeros.as_ptr() as usize,
+                        self.zeros.as_ptr() as usize,
                         dev.sync_bytes,
                         memcpy_kind::HOST_TO_DEVICE,
                     )

@@ -228,10 +228,15 @@ pub fn resolve_fused(
     l: &'static Launch,
     ws: DevPtr,
 ) -> R<Option<(Vec<Access>, Call)>> {
-    let parts: Vec<&str> = l.parts.iter().map(|p| p.kernel.op_name()).collect();
     let op = l.kernel.op_name();
-    let id = find(op, &parts)
-        .ok_or_else(|| format!("no device kernel for fused {op} of {}", parts.join(", ")))?;
+    let parts = || l.parts.iter().map(|p| p.kernel.op_name());
+    let id = KERNELS
+        .iter()
+        .position(|k| k.op == op && k.parts.iter().copied().eq(parts()))
+        .ok_or_else(|| {
+            let names: Vec<&str> = parts().collect();
+            format!("no device kernel for fused {op} of {}", names.join(", "))
+        })?;
     let ws_bytes = BLOCK_DIM as usize * SYNC_BYTES_PER_BLOCK;
     let mut acc = vec![Access::write(ws, ws_bytes)];
     let mut args = vec![ws as u64];
