@@ -129,10 +129,10 @@ __aicore__ inline float Pow2Ceil(float r) {
 namespace ds4 {
 
 // Barrier over all blocks of the launch, between two parts of a fused kernel: every block's
-// writes to global memory are visible to every block afterwards. Soft SyncAll (as read from the
-// CANN reference's support table, the form Atlas inference AI cores have) over `ws`, 32 bytes per block, zeroed by the host before
-// the launch; the unified-buffer workspace lives only for the barrier, so the parts' own
-// TPipes (one at a time) are untouched.
+// writes to global memory are visible to every block afterwards. Soft SyncAll (the form the
+// CANN reference's support table gives Atlas inference AI cores, as read here) over `ws`,
+// 32 bytes per block, zeroed by the host before the launch; the unified-buffer workspace
+// lives only for the barrier, so the parts' own TPipes (one at a time) are untouched.
 __aicore__ inline void GridSync(GM_ADDR ws) {
     PipeBarrier<PIPE_ALL>();
     uint32_t blocks = (uint32_t)GetBlockNum();
